@@ -1,0 +1,315 @@
+"""Tables from bench rows: same-run ratios, targets met or missed, and the BENCHMARKS.md body."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+from collections import OrderedDict
+from typing import NamedTuple
+
+import numpy as np
+
+from banditkit.bench.timing import Row
+
+
+class Target(NamedTuple):
+    """`fast` must be at least `ratio` x faster than `slow` on (group, case), same run."""
+
+    group: str
+    case: str
+    fast: str
+    slow: str
+    ratio: float
+    label: str
+
+
+TARGETS = [
+    Target(
+        "linear.win_prop",
+        "10 arms x 100,000 draws",
+        "rust",
+        "python",
+        8.0,
+        "LinearBandit win_prop 10x100k: Rust vs NumPy backend >= 8x (aim 12x)",
+    ),
+    Target(
+        "linear.win_prop",
+        "10 arms x 100,000 draws",
+        "rust",
+        "upstream",
+        30.0,
+        "LinearBandit win_prop 10x100k: Rust vs upstream >= 30x (aim 50x)",
+    ),
+    Target(
+        "tspar.win_prop",
+        "10 arms x 10,000 draws",
+        "rust",
+        "python",
+        2.5,
+        "TSPar win_prop 10x10k: Rust vs NumPy backend >= 2.5x",
+    ),
+    Target(
+        "tspar.win_prop",
+        "10 arms x 10,000 draws",
+        "rust",
+        "upstream",
+        6.0,
+        "TSPar win_prop 10x10k: Rust vs upstream (orts 2.5.0) >= 6x",
+    ),
+    Target(
+        "threads",
+        "10 arms x 1,000,000 draws",
+        "rust-2-thread",
+        "rust-1-thread",
+        1.7,
+        "Thread scaling 10x1M: 2 threads >= 1.7x 1 thread",
+    ),
+    Target(
+        "logistic.update",
+        "10 arms x 100,000 obs",
+        "rust",
+        "scipy-newton-cg",
+        50.0,
+        "LogisticBandit update 10 arms: Rust vs SciPy Newton-CG >= 50x",
+    ),
+    Target(
+        "logistic.win_prop",
+        "10 arms x 100,000 draws",
+        "rust",
+        "python",
+        8.0,
+        "LogisticBandit win_prop 10x100k: Rust vs NumPy backend >= 8x",
+    ),
+    Target(
+        "contextual.select",
+        "d=387",
+        "rust",
+        "numpy-sherman-morrison",
+        1.4,
+        "LinUCB select d=387: Rust vs tight NumPy Sherman-Morrison >= 1.4x",
+    ),
+    Target(
+        "contextual.update",
+        "d=387",
+        "rust",
+        "numpy-sherman-morrison",
+        2.5,
+        "LinUCB select+update d=387: Rust vs NumPy Sherman-Morrison >= 2.5x",
+    ),
+    Target(
+        "contextual.select",
+        "d=67",
+        "rust",
+        "numpy-sherman-morrison",
+        3.0,
+        "LinUCB select d=67: Rust vs NumPy Sherman-Morrison >= 3x",
+    ),
+    Target(
+        "contextual.update",
+        "d=67",
+        "rust",
+        "numpy-sherman-morrison",
+        3.0,
+        "LinUCB select+update d=67: Rust vs NumPy Sherman-Morrison >= 3x",
+    ),
+    Target(
+        "exact.linear",
+        "10 arms",
+        "rust-exact",
+        "rust-mc-100k",
+        20.0,
+        "LinearBandit exact vs MC 100k draws (Rust) >= 20x",
+    ),
+    Target(
+        "exact.tspar",
+        "10 arms",
+        "rust-exact",
+        "rust-mc-100k",
+        20.0,
+        "TSPar exact vs MC 100k draws (Rust) >= 20x",
+    ),
+    Target(
+        "exact.logistic",
+        "10 arms",
+        "rust-exact",
+        "rust-mc-100k",
+        1.0,
+        "LogisticBandit exact faster than MC 100k draws (Rust)",
+    ),
+]
+
+
+class RateTarget(NamedTuple):
+    """`impl` must make at least `per_second` calls per second on (group, case)."""
+
+    group: str
+    case: str
+    impl: str
+    per_second: float
+    label: str
+
+
+RATE_TARGETS = [
+    RateTarget("contextual.select", "d=387", "rust", 20_000, "LinUCB select d=387 >= 20,000 QPS"),
+    RateTarget(
+        "contextual.update", "d=387", "rust", 12_000, "LinUCB select+update d=387 >= 12,000 UPS"
+    ),
+    RateTarget("contextual.select", "d=67", "rust", 250_000, "LinUCB select d=67 >= 250,000 QPS"),
+    RateTarget(
+        "contextual.update", "d=67", "rust", 200_000, "LinUCB select+update d=67 >= 200,000 UPS"
+    ),
+]
+
+
+def grouped(rows: list[Row]) -> OrderedDict[tuple[str, str], dict[str, Row]]:
+    out: OrderedDict[tuple[str, str], dict[str, Row]] = OrderedDict()
+    for r in rows:
+        out.setdefault((r["group"], r["case"]), {})[r["impl"]] = r
+    return out
+
+
+def fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _reference_impl(impls: dict[str, Row]) -> str | None:
+    for name in ("rust", "rust-exact", "rust-2-thread"):
+        if name in impls:
+            return name
+    return None
+
+
+def table(rows: list[Row], markdown: bool = False) -> str:
+    """One line per (group, case, impl): median, ns per unit, and the reference impl's speedup."""
+    header = ["group", "case", "impl", "median", "ns/unit", "speedup of ref"]
+    lines: list[list[str]] = []
+    for (group, case), impls in grouped(rows).items():
+        ref = _reference_impl(impls)
+        for name, r in impls.items():
+            per = r.get("per")
+            ns = f"{r['median_s'] / per * 1e9:.2f}" if per else ""
+            speed = ""
+            if ref and name != ref:
+                speed = f"{r['median_s'] / impls[ref]['median_s']:.1f}x ({ref})"
+            lines.append([group, case, name, fmt_time(r["median_s"]), ns, speed])
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(line) + " |" for line in lines]
+        return "\n".join(out)
+    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=True)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header)] + [fmt.format(*line) for line in lines])
+
+
+def target_results(rows: list[Row]) -> list[tuple[Target, float | None]]:
+    g = grouped(rows)
+    out = []
+    for t in TARGETS:
+        impls = g.get((t.group, t.case), {})
+        if t.fast in impls and t.slow in impls:
+            out.append((t, impls[t.slow]["median_s"] / impls[t.fast]["median_s"]))
+        else:
+            out.append((t, None))
+    return out
+
+
+def rate_results(rows: list[Row]) -> list[tuple[RateTarget, float | None]]:
+    g = grouped(rows)
+    out = []
+    for t in RATE_TARGETS:
+        r = g.get((t.group, t.case), {}).get(t.impl)
+        out.append((t, None if r is None else 1.0 / r["median_s"]))
+    return out
+
+
+def targets_table(rows: list[Row], markdown: bool = False) -> str:
+    lines = []
+    for t, ratio in target_results(rows):
+        if ratio is None:
+            status, shown = "not measured", "-"
+        else:
+            status, shown = ("met" if ratio >= t.ratio else "MISSED"), f"{ratio:.1f}x"
+        lines.append((t.label, shown, status))
+    for rt, rate in rate_results(rows):
+        if rate is None:
+            lines.append((rt.label, "-", "not measured"))
+        else:
+            lines.append((rt.label, f"{rate:,.0f}/s", "met" if rate >= rt.per_second else "MISSED"))
+    if markdown:
+        out = ["| target | measured | status |", "|---|---|---|"]
+        return "\n".join(out + [f"| {a} | {b} | {c} |" for a, b, c in lines])
+    w = max(len(a) for a, _, _ in lines)
+    return "\n".join(f"{a:<{w}}  {b:>8}  {c}" for a, b, c in lines)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _rustc() -> str:
+    try:
+        return subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "rustc not found"
+
+
+def machine() -> dict[str, str]:
+    import banditkit
+
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": _cpu_model(),
+        "cores": str(os.cpu_count()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "rustc": _rustc(),
+        "banditkit": banditkit.__version__,
+    }
+
+
+def markdown(rows: list[Row], command: str) -> str:
+    info = machine()
+    parts = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{command}`; do not edit by hand. Medians over repeated timed calls;",
+        "every ratio compares implementations measured in the same run on the same machine.",
+        "",
+        "## Machine",
+        "",
+        "\n".join(f"- {k}: {v}" for k, v in info.items()),
+        "",
+        "## Targets",
+        "",
+        targets_table(rows, markdown=True),
+        "",
+        "## All measurements",
+        "",
+        "`speedup of ref` is how many times faster the reference implementation named in",
+        "brackets (the Rust one) is than the row's implementation. `ns/unit` divides the median",
+        "by the work per call (draws x arms for sampling).",
+        "",
+        table(rows, markdown=True),
+        "",
+        "## Analyses",
+        "",
+        "- Where the time of LinUCB's `select`/`update` goes, against the memory-bandwidth",
+        "  bound of reading the arm matrices:",
+        "  [docs/contextual-benchmarks.md](docs/contextual-benchmarks.md).",
+        "",
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,336 @@
+"""The `banditkit` command: `banditkit bench` (speed) and `banditkit simulate` (learning)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from banditkit.simulate.runner import Config, TaskResult
+
+BENCH_TOPICS = ("thompson", "logistic", "exact", "contextual")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `banditkit simulate: error: ...`, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"banditkit {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _writable(path: str | None) -> str | None:
+    """Why `path` cannot be written (checked before a long run), or None."""
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"cannot write {path}: no directory {folder}"
+    if os.path.isdir(path):
+        return f"cannot write {path}: it is a directory"
+    return None
+
+
+PEERS = ("orts", "scipy", "mabwiser", "contextualbandits")
+
+
+def _peer_versions() -> dict[str, str]:
+    """Versions of the installed peer libraries the bench compares against."""
+    from importlib import metadata
+
+    out = {}
+    for name in PEERS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from banditkit.bench import report
+
+    topics = args.only.split(",") if args.only else list(BENCH_TOPICS)
+    unknown = [t for t in topics if t not in BENCH_TOPICS]
+    if unknown:
+        return _fail(
+            "bench", f"unknown topic(s) {', '.join(unknown)}; choose from {', '.join(BENCH_TOPICS)}"
+        )
+    for path in (args.json, args.markdown, args.plot):
+        if problem := _writable(path):
+            return _fail("bench", problem)
+    info = {**report.machine(), **_peer_versions()}
+    print("banditkit bench: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    rows = []
+    for topic in topics:
+        try:
+            mod = importlib.import_module(f"banditkit.bench.{topic}")
+        except ImportError as exc:
+            print(f"[{topic}] skipped: {exc}", file=sys.stderr)
+            continue
+        print(
+            f"[{topic}] running{' (quick)' if args.quick else ''} ...", file=sys.stderr, flush=True
+        )
+        rows.extend(mod.run(args.quick))
+    print(report.table(rows))
+    print()
+    print(report.targets_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "rows": rows}, f, indent=1)
+    if args.markdown:
+        command = "banditkit bench" + (" --quick" if args.quick else "")
+        with open(args.markdown, "w") as f:
+            f.write(report.markdown(rows, command))
+    if args.plot:
+        from banditkit.bench.plot import speedup_plot
+
+        speedup_plot(rows, args.plot, info)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
+    return value
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from banditkit.simulate import report
+    from banditkit.simulate.envs import ENVIRONMENTS
+    from banditkit.simulate.policies import POLICIES, unavailable_reason
+    from banditkit.simulate.runner import Config
+
+    if args.arms < 2:
+        return _fail("simulate", f"--arms must be at least 2, got {args.arms}")
+    if args.batch > args.rounds:
+        return _fail("simulate", f"--batch ({args.batch}) cannot exceed --rounds ({args.rounds})")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        return _fail(
+            "simulate", f"--plot writes a PNG file: give a name ending in .png, got {args.plot!r}"
+        )
+    for path in (args.json, args.plot):
+        if problem := _writable(path):
+            return _fail("simulate", problem)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return _fail("simulate", "--plot needs matplotlib: pip install matplotlib")
+    if args.backend != "auto":
+        try:
+            importlib.import_module(
+                "banditkit_rs" if args.backend == "rust" else "banditkit.python"
+            )
+        except ImportError as exc:
+            return _fail("simulate", f"the {args.backend} backend is not available: {exc}")
+
+    binary = ENVIRONMENTS[args.env].binary_rewards
+    if args.policies is None:
+        requested = [p for p in POLICIES if unavailable_reason(p, binary, args.backend) is None]
+    else:
+        requested = [p.strip() for p in args.policies.split(",") if p.strip()]
+        if not requested:
+            return _fail("simulate", "--policies is empty")
+        unknown = [p for p in requested if p not in POLICIES]
+        if unknown:
+            return _fail(
+                "simulate",
+                f"unknown policy {', '.join(unknown)}; choose from {', '.join(POLICIES)}",
+            )
+        if len(set(requested)) != len(requested):
+            return _fail("simulate", f"a policy is listed twice in {args.policies!r}")
+    skipped = {p: r for p in requested if (r := unavailable_reason(p, binary, args.backend))}
+    for name, reason in skipped.items():
+        print(f"banditkit simulate: skipping {name}: {reason}", file=sys.stderr)
+    chosen = tuple(p for p in requested if p not in skipped)
+    if not chosen:
+        return _fail("simulate", f"no policy can run on the {args.env} environment")
+
+    cfg = Config(
+        env=args.env,
+        policies=chosen,
+        arms=args.arms,
+        rounds=args.rounds,
+        batch=args.batch,
+        repeats=args.repeats,
+        seed=args.seed,
+        features=args.features,
+        window=args.window,
+        backend=args.backend,
+        jobs=args.jobs,
+    )
+    results = _run_with_progress(cfg, quiet=args.quiet)
+    doc = report.summarise(cfg, results, skipped)
+    print(report.table(doc))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+    if args.plot:
+        from banditkit.simulate.plot import regret_plot
+
+        regret_plot(doc, args.plot)
+    if doc["failures"]:
+        failed = ", ".join(doc["failures"])
+        print(
+            f"banditkit simulate: policies raised errors: {failed} (see the table)", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def _run_with_progress(cfg: Config, quiet: bool) -> list[TaskResult]:
+    """`run_all` with a progress bar on a terminal (none when piped or with --quiet)."""
+    from banditkit.simulate.runner import run_all
+
+    show = not quiet and sys.stderr.isatty()
+    total = cfg.rounds * cfg.repeats * len(cfg.policies)
+    if not show:
+        return run_all(cfg)
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a convenience: run without it
+        return run_all(cfg)
+
+    with tqdm(total=total, unit="round", unit_scale=True, desc="simulate", file=sys.stderr) as bar:
+        return run_all(cfg, bar.update)
+
+
+SIMULATE_DESCRIPTION = """\
+Run policies against a simulated environment and report how well they learn: cumulative
+regret (mean and 95% interval over repeats), optimal-arm rate, decisions per second, and
+memory (peak RSS and its growth over the rounds, which exposes state that grows without bound).
+
+example:
+  banditkit simulate --env bernoulli --policies ts,logistic,linear,random --rounds 5000 \\
+      --plot regret.png"""
+
+
+def _listing(title: str, items: dict[str, str]) -> str:
+    """An aligned, wrapped `name  description` list for --help."""
+    import textwrap
+
+    width = max(len(name) for name in items) + 4
+    lines = [f"{title}:"]
+    for name, text in items.items():
+        wrapped = textwrap.wrap(text, 96 - width)
+        lines.append(f"  {name:<{width - 2}}{wrapped[0]}")
+        lines += [" " * width + more for more in wrapped[1:]]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from banditkit.simulate.envs import ENVIRONMENTS
+    from banditkit.simulate.policies import BACKENDS, POLICIES
+
+    parser = _Parser(prog="banditkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("bench", help="time the benchmark scenarios, Rust vs Python vs peers")
+    bench.add_argument("--quick", action="store_true", help="fewer repeats, for a short run")
+    bench.add_argument("--json", metavar="FILE", help="save the rows and machine facts as JSON")
+    bench.add_argument("--markdown", metavar="FILE", help="write the BENCHMARKS.md body")
+    bench.add_argument("--plot", metavar="FILE.png", help="speedup bars of the Rust backend")
+    bench.add_argument(
+        "--only", metavar="TOPICS", help=f"comma-separated subset of {','.join(BENCH_TOPICS)}"
+    )
+    bench.set_defaults(func=_bench, subparser=bench)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run policies against simulated environments and report how well they learn",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=SIMULATE_DESCRIPTION,
+        epilog=_listing("policies", {n: p.description for n, p in POLICIES.items()})
+        + "\n\n"
+        + _listing("environments", {n: e.description for n, e in ENVIRONMENTS.items()}),
+    )
+    sim.add_argument(
+        "--env",
+        choices=list(ENVIRONMENTS),
+        default="bernoulli",
+        help="the simulated world (default: bernoulli)",
+    )
+    sim.add_argument(
+        "--policies",
+        metavar="LIST",
+        help="comma-separated policies (default: every one the environment allows)",
+    )
+    sim.add_argument("--arms", type=_positive_int, default=5, help="number of arms (default: 5)")
+    sim.add_argument(
+        "--rounds", type=_positive_int, default=10_000, help="rounds per repeat (default: 10000)"
+    )
+    sim.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=10,
+        help="rounds between posterior updates, as an A/B test updates its split "
+        "(default: 10; ORTS needs batches that observe several arms)",
+    )
+    sim.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=10,
+        help="independent repeats, for the intervals (default: 10)",
+    )
+    sim.add_argument("--seed", type=_seed, default=0, help="master seed (default: 0)")
+    sim.add_argument(
+        "--features",
+        type=_positive_int,
+        default=5,
+        help="context length of the linear environment (default: 5)",
+    )
+    sim.add_argument(
+        "--window",
+        type=_positive_int,
+        default=1000,
+        help="window of the *-window policies, per arm (default: 1000)",
+    )
+    sim.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="rust, python, or auto (banditkit's choice; the default)",
+    )
+    sim.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes for the repeats (default: all cores)",
+    )
+    sim.add_argument("--json", metavar="FILE", help="write the full results as JSON")
+    sim.add_argument("--plot", metavar="FILE.png", help="cumulative regret curves with bands")
+    sim.add_argument("--quiet", action="store_true", help="no progress bar")
+    sim.set_defaults(func=_simulate, subparser=sim)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:  # reported by the subcommand, so the message names it
+        args.subparser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""LinearBandit: Gaussian Thompson sampling with a conjugate normal update per arm.
+
+The NumPy reference for `banditkit_rs.LinearBandit`; the contract is spec/thompson.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._sampling import rank_by_draw, rng_for_call, split_win_prop
+from ._validate import (
+    check_action_list,
+    check_aggressive,
+    check_decay,
+    check_draw,
+    check_method,
+    check_positive,
+    check_prior,
+    check_reward_obs,
+    check_seed,
+    check_select_n,
+)
+from .montecarlo import apply_aggressive, win_counts_gaussian
+
+
+class LinearBandit:
+    """Independent Gaussian posteriors N(mu, sigma^2) per arm, with known observation noise.
+
+    Attributes (plain dicts keyed by arm name, in the order arms were first seen): `mu`,
+    `sigma` (posterior sd), `counts` (ints), `sum_rewards`; floats `default_sigma`, `obs_noise`.
+    """
+
+    def __init__(
+        self,
+        mu: Mapping[Hashable, float] | None = None,
+        sigma: Mapping[Hashable, float] | None = None,
+        default_sigma: float = 1.0,
+        obs_noise: float = 1.0,
+        seed: int | None = None,
+    ) -> None:
+        default_sigma = check_positive(default_sigma, "default_sigma")
+        obs_noise = check_positive(obs_noise, "obs_noise")
+        mu_prior = check_prior(mu, "mean", positive=False)
+        sigma_prior = check_prior(sigma, "sigma", positive=True)
+        seed = check_seed(seed)
+        # An arm with a prior on either side is tracked; the missing side takes the default
+        # (upstream crashed on the first update for a prior mean without a prior sd).
+        names = list(mu_prior) + [name for name in sigma_prior if name not in mu_prior]
+        self.default_sigma: float = default_sigma
+        self.obs_noise: float = obs_noise
+        self.mu: dict[Hashable, float] = {name: mu_prior.get(name, 0.0) for name in names}
+        self.sigma: dict[Hashable, float] = {
+            name: sigma_prior.get(name, default_sigma) for name in names
+        }
+        self.counts: dict[Hashable, int] = {name: 0 for name in names}
+        self.sum_rewards: dict[Hashable, float] = {name: 0.0 for name in names}
+        self._rng = np.random.default_rng(seed)
+
+    def get_models(self) -> list[Hashable]:
+        return list(self.mu)
+
+    def update(self, obs: Mapping[Hashable, Any], decay: float = 0.0) -> None:
+        """Absorb `obs` (name -> a reward or a sequence of rewards). Empty sequences are
+        skipped. With decay > 0 each updated arm first drifts back toward the default prior."""
+        checked = check_reward_obs(obs)
+        decay = check_decay(decay)
+        sums = [float(rewards.sum()) for _, rewards in checked]
+        for (name, _), total in zip(checked, sums, strict=True):
+            if not math.isfinite(total):
+                raise ValueError(f"Rewards are too large: their sum overflows for action '{name}'")
+        for (name, rewards), total in zip(checked, sums, strict=True):
+            if rewards.size == 0:
+                continue
+            if name not in self.mu:
+                self.mu[name] = 0.0
+                self.sigma[name] = self.default_sigma
+                self.counts[name] = 0
+                self.sum_rewards[name] = 0.0
+            self._absorb(name, rewards.size, total, decay)
+
+    def _absorb(self, name: Hashable, n: int, total: float, decay: float) -> None:
+        mu, var = self.mu[name], self.sigma[name] ** 2
+        if decay > 0.0:
+            var = (1.0 - decay) * var + decay * self.default_sigma**2
+            mu = (1.0 - decay) * mu
+        prec0 = 1.0 / var
+        prec_obs = n / self.obs_noise**2
+        self.mu[name] = (prec0 * mu + prec_obs * (total / n)) / (prec0 + prec_obs)
+        self.sigma[name] = 1.0 / math.sqrt(prec0 + prec_obs)
+        self.counts[name] += n
+        self.sum_rewards[name] += total
+
+    def win_prop(
+        self,
+        action_list: Sequence[Hashable] | None = None,
+        draw: int = 100000,
+        aggressive: float = 1.0,
+        seed: int | None = None,
+        method: str = "mc",
+    ) -> dict[Hashable, float]:
+        """Probability that each arm of `action_list` (default: all) has the highest mean."""
+        names = self.get_models() if action_list is None else check_action_list(action_list)
+        draw = check_draw(draw)
+        aggressive = check_aggressive(aggressive)
+        seed = check_seed(seed)
+        method = check_method(method)
+
+        def observed_shares(observed: list[Hashable]) -> np.ndarray:
+            mu = np.array([self.mu[name] for name in observed])
+            sigma = np.array([self.sigma[name] for name in observed])
+            if method == "exact":
+                from .exact import prob_best_gaussian
+
+                weights = np.asarray(prob_best_gaussian(mu, sigma), dtype=float)
+            else:
+                weights = win_counts_gaussian(mu, sigma, draw, rng_for_call(self._rng, seed))
+            return apply_aggressive(weights, aggressive)
+
+        return split_win_prop(names, self.mu, observed_shares)
+
+    def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
+        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
+        names = self.get_models()
+        n = check_select_n(n, len(names))
+        seed = check_seed(seed)
+        mu = np.array([self.mu[name] for name in names])
+        sigma = np.array([self.sigma[name] for name in names])
+        sample = mu + sigma * rng_for_call(self._rng, seed).standard_normal(len(names))
+        return rank_by_draw(names, sample, n)
+
+    def get_statistics(self) -> dict[Hashable, dict[str, float]]:
+        return {
+            name: {
+                "mu": self.mu[name],
+                "sigma": self.sigma[name],
+                "count": self.counts[name],
+                "mean_reward": (
+                    self.sum_rewards[name] / self.counts[name] if self.counts[name] else 0.0
+                ),
+            }
+            for name in self.mu
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"LinearBandit(arms={len(self.mu)}, default_sigma={self.default_sigma}, "
+            f"obs_noise={self.obs_noise})"
+        )
+
+    def __copy__(self) -> LinearBandit:
+        # A shallow copy would share the arm dicts/arrays and the generator with the original.
+        return copy.deepcopy(self)

@@ -1,0 +1,230 @@
+"""LogisticBandit: odds-ratio Thompson sampling (ORTS, arXiv:2003.01905) and Full-TS.
+
+The NumPy reference for `banditkit_rs.LogisticBandit`; the contract is spec/thompson.md. The
+maths (re-expression, priors, the MAP solve, sampling) lives in `_logistic_math.py`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _logistic_math as lm
+from ._sampling import rank_by_draw, rng_for_call, split_win_prop
+from ._validate import (
+    check_action_list,
+    check_aggressive,
+    check_count_obs,
+    check_decay,
+    check_draw,
+    check_method,
+    check_seed,
+    check_select_n,
+)
+from .montecarlo import apply_aggressive, win_counts_mvn
+
+SYMMETRY_TOL = 1e-9  # relative asymmetry accepted in a user-supplied sigma_inv
+
+
+def _distinct_names(action_list: object) -> list[Hashable]:
+    """Arm names for the state (constructor, get_par, transform): no name may repeat."""
+    names = check_action_list(action_list)
+    raw = action_list.tolist() if isinstance(action_list, np.ndarray) else list(action_list)  # type: ignore[call-overload]
+    if len(raw) != len(names):
+        raise ValueError(f"action_list must not contain duplicate names, got {raw!r}")
+    return names
+
+
+def _check_state(
+    mu: object, sigma_inv: object, action_list: object
+) -> tuple[np.ndarray, np.ndarray, list[Hashable]]:
+    """Constructor arguments as (mu, sigma_inv, action_list) copies, consistent and finite."""
+    names = [] if action_list is None else _distinct_names(action_list)
+    k = len(names)
+    mu_arr = np.zeros(0) if mu is None else np.array(mu, dtype=float)
+    s_arr = np.zeros((0, 0)) if sigma_inv is None else np.array(sigma_inv, dtype=float)
+    if k == 0 and mu_arr.size == 0 and s_arr.size == 0:  # any empty array is the empty state
+        mu_arr, s_arr = np.zeros(0), np.zeros((0, 0))
+    if mu_arr.shape != (k,):
+        raise ValueError(f"mu must have shape ({k},) to match action_list, got {mu_arr.shape}")
+    if s_arr.shape != (k, k):
+        raise ValueError(f"sigma_inv must have shape ({k}, {k}), got {s_arr.shape}")
+    if not (np.all(np.isfinite(mu_arr)) and np.all(np.isfinite(s_arr))):
+        raise ValueError("mu and sigma_inv must be finite")
+    if np.abs(s_arr - s_arr.T).max(initial=0.0) > SYMMETRY_TOL * np.abs(s_arr).max(initial=0.0):
+        raise ValueError("sigma_inv must be symmetric")
+    return mu_arr, s_arr, names
+
+
+class LogisticBandit:
+    """Bernoulli arms under a logistic model, the reference arm last in `action_list`.
+
+    Attributes: `mu` (length K: log-odds ratios against the reference, then the reference's
+    own log-odds), `sigma_inv` (K x K posterior precision), `action_list` (names).
+
+    Robustness (upstream raised LinAlgError on some valid sequences): the ORTS prior uses
+    the Schur complement instead of a double inverse, so a singular prior precision is fine;
+    the MAP solve leaves coordinates that nothing identifies where they start and damps a
+    singular Hessian (Levenberg); covariances are pseudo-inverses. The state therefore stays
+    finite, with `sigma_inv` symmetric positive semidefinite. A user-supplied indefinite
+    `sigma_inv` is projected on the PSD cone when it becomes a prior. Where a rate of 0 or 1
+    puts a probability on its clip, every point of that plateau is a MAP; the solver keeps the
+    first one it reaches (the two backends may then differ within the plateau).
+    """
+
+    # The MAP solver (a class attribute so that benchmarks can swap in a baseline solver).
+    _solve = staticmethod(lm.map_estimate)
+
+    def __init__(
+        self,
+        mu: np.ndarray | Sequence[float] | None = None,
+        sigma_inv: np.ndarray | Sequence[Sequence[float]] | None = None,
+        action_list: Sequence[Hashable] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.mu, self.sigma_inv, self.action_list = _check_state(mu, sigma_inv, action_list)
+        self._rng = np.random.default_rng(check_seed(seed))
+
+    def get_models(self) -> list[Hashable]:
+        return list(self.action_list)
+
+    def _positions(self, names: Sequence[Hashable]) -> list[int]:
+        known = {name: i for i, name in enumerate(self.action_list)}
+        for name in names:
+            if name not in known:
+                raise ValueError(f"unknown arm {name!r}")
+        return [known[name] for name in names]
+
+    def get_par(
+        self, action_list: Sequence[Hashable] | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """`(mu, sigma_inv)` re-expressed for `action_list` (known arms, last = reference)."""
+        if action_list is None or len(action_list) == 0:
+            return None, None
+        names = _distinct_names(action_list)
+        return lm.get_par(self.mu, self.sigma_inv, self._positions(names))
+
+    def transform(self, action_list: Sequence[Hashable]) -> None:
+        """Replace the state by `get_par(action_list)` (a new order, reference or subset)."""
+        names = _distinct_names(action_list)
+        if not names:
+            raise ValueError("action_list cannot be empty")
+        self.mu, self.sigma_inv = lm.get_par(self.mu, self.sigma_inv, self._positions(names))
+        self.action_list = names
+
+    def delete(self, name: Hashable) -> None:
+        """Drop one arm (a subset re-expression); the reference stays unless it is dropped,
+        then the last remaining arm becomes the reference."""
+        self._positions([name])
+        kept = [a for a in self.action_list if a != name]
+        if not kept:
+            self.mu, self.sigma_inv, self.action_list = np.zeros(0), np.zeros((0, 0)), []
+            return
+        self.transform(kept)
+
+    def update(
+        self,
+        obs: Mapping[Hashable, Any],
+        odds_ratios_only: bool = True,
+        remove_not_observed: bool = False,
+        decay: float = 0.0,
+    ) -> None:
+        """Absorb `obs` (name -> [total, success]): ORTS if `odds_ratios_only`, else Full-TS.
+
+        Arms with total 0 are ignored (none left: nothing changes). With
+        `remove_not_observed`, known arms not observed here are dropped first.
+        """
+        checked = check_count_obs(obs)
+        decay = check_decay(decay)
+        observed = [(name, t, s) for name, t, s in checked if t > 0]
+        if not observed:
+            return
+        seen = {name for name, _, _ in observed}
+        known = set(self.action_list)
+        new = [row for row in observed if row[0] not in known]
+        on = [row for row in observed if row[0] in known]
+        off = [] if remove_not_observed else [a for a in self.action_list if a not in seen]
+        carried = off + [name for name, _, _ in on]
+        order = [name for name, _, _ in new] + carried
+        n_new, k = len(new), len(order)
+
+        prior_mean = prior_precision = None
+        if carried:
+            prior_mean, p0 = lm.get_par(self.mu, self.sigma_inv, self._positions(carried))
+            if odds_ratios_only and len(carried) > 1:
+                p0 = lm.odds_ratio_precision(p0)
+            prior_precision = (1.0 - decay) * lm.nearest_psd(p0)
+
+        rows = new + on
+        problem = lm.MapProblem(
+            k=k,
+            obs_index=np.r_[np.arange(n_new), np.arange(k - len(on), k)].astype(int),
+            totals=np.array([t for _, t, _ in rows]),
+            successes=np.array([s for _, _, s in rows]),
+            prior_start=n_new,
+            prior_mean=prior_mean,
+            prior_precision=prior_precision,
+        )
+        w = self._solve(problem)
+        sigma_inv = lm.fisher_information(w, problem)
+        if prior_precision is not None:
+            sigma_inv[n_new:, n_new:] += prior_precision
+        self.mu = w
+        self.sigma_inv = 0.5 * (sigma_inv + sigma_inv.T)
+        self.action_list = order
+
+    def _sampler(self, names: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        mu, sigma_inv = lm.get_par(self.mu, self.sigma_inv, self._positions(names))
+        return lm.odds_ratio_sampler(mu, sigma_inv)
+
+    def win_prop(
+        self,
+        action_list: Sequence[Hashable] | None = None,
+        draw: int = 100000,
+        aggressive: float = 1.0,
+        seed: int | None = None,
+        method: str = "mc",
+    ) -> dict[Hashable, float]:
+        """Probability that each arm of `action_list` (default: all) has the highest
+        success probability: joint draws of the odds ratios, the reference at 0."""
+        names = self.get_models() if action_list is None else check_action_list(action_list)
+        draw = check_draw(draw)
+        aggressive = check_aggressive(aggressive)
+        seed = check_seed(seed)
+        method = check_method(method)
+
+        def observed_shares(observed: list[Hashable]) -> np.ndarray:
+            mean, low = self._sampler(observed)
+            rng = rng_for_call(self._rng, seed)
+            if method == "exact":
+                from .exact import prob_best_mvn
+
+                # Randomised QMC: its randomisation seed comes from this call's generator.
+                qmc_seed = int(rng.integers(2**63))
+                return apply_aggressive(prob_best_mvn(mean, low @ low.T, seed=qmc_seed), aggressive)
+            counts = win_counts_mvn(mean, low, draw, rng)
+            return apply_aggressive(counts, aggressive)
+
+        return split_win_prop(names, set(self.action_list), observed_shares)
+
+    def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
+        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
+        names = self.get_models()
+        n = check_select_n(n, len(names))
+        seed = check_seed(seed)
+        if len(names) == 1:
+            return rank_by_draw(names, np.zeros(1), n)
+        mean, low = self._sampler(names)
+        sample = mean + low @ rng_for_call(self._rng, seed).standard_normal(len(names))
+        return rank_by_draw(names, sample, n)
+
+    def __repr__(self) -> str:
+        ref = self.action_list[-1] if self.action_list else None
+        return f"LogisticBandit(arms={len(self.action_list)}, reference={ref!r})"
+
+    def __copy__(self) -> LogisticBandit:
+        # A shallow copy would share the arrays and the generator with the original.
+        return copy.deepcopy(self)

@@ -1,0 +1,87 @@
+"""TSPar: Beta-Bernoulli Thompson sampling with independent Beta(1, 1) priors.
+
+The NumPy reference for `banditkit_rs.TSPar`; the contract is spec/thompson.md.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+
+from ._sampling import rank_by_draw, rng_for_call
+from ._validate import check_count_obs, check_draw, check_method, check_seed, check_select_n
+from .montecarlo import win_counts_beta
+
+
+class TSPar:
+    """Per-arm Beta(alpha, beta) posteriors of the success rate.
+
+    Attributes: `action_list` (names, in the order first seen), `alpha`, `beta` (float arrays).
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        seed = check_seed(seed)
+        self.action_list: list[Hashable] = []
+        self.alpha: np.ndarray = np.array([], dtype=float)
+        self.beta: np.ndarray = np.array([], dtype=float)
+        self._rng = np.random.default_rng(seed)
+
+    def get_models(self) -> list[Hashable]:
+        return list(self.action_list)
+
+    def update(
+        self,
+        obs: Mapping[Hashable, Sequence[float]],
+        alpha_0: float = 0.01,
+        max_iter: int = 100,
+    ) -> None:
+        """Absorb `obs` (name -> [total, success]). New arms start at Beta(1, 1); known arms
+        missing from `obs` are unchanged. `alpha_0` and `max_iter` are accepted and ignored."""
+        checked = check_count_obs(obs)
+        names = list(self.action_list)
+        index = {name: i for i, name in enumerate(names)}
+        for name, _, _ in checked:
+            if name not in index:
+                index[name] = len(names)
+                names.append(name)
+        n_new = len(names) - len(self.action_list)
+        alpha = np.concatenate([self.alpha, np.ones(n_new)])
+        beta = np.concatenate([self.beta, np.ones(n_new)])
+        for name, total, success in checked:
+            alpha[index[name]] += success
+            beta[index[name]] += total - success
+        self.action_list, self.alpha, self.beta = names, alpha, beta
+
+    def win_prop(
+        self, draw: int = 10000, seed: int | None = None, method: str = "mc"
+    ) -> dict[Hashable, float]:
+        """Probability that each arm has the highest success rate ({} with no arms)."""
+        draw = check_draw(draw)
+        seed = check_seed(seed)
+        method = check_method(method)
+        if not self.action_list:
+            return {}
+        if method == "exact":
+            from .exact import prob_best_beta
+
+            shares = np.asarray(prob_best_beta(self.alpha, self.beta), dtype=float)
+        else:
+            counts = win_counts_beta(self.alpha, self.beta, draw, rng_for_call(self._rng, seed))
+            shares = counts / draw
+        return dict(zip(self.action_list, shares.tolist(), strict=True))
+
+    def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
+        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
+        n = check_select_n(n, len(self.action_list))
+        seed = check_seed(seed)
+        sample = rng_for_call(self._rng, seed).beta(self.alpha, self.beta)
+        return rank_by_draw(self.action_list, sample, n)
+
+    def __repr__(self) -> str:
+        return f"TSPar(arms={len(self.action_list)})"
+
+    def __copy__(self) -> TSPar:
+        # A shallow copy would share the arm dicts/arrays and the generator with the original.
+        return copy.deepcopy(self)

@@ -1,0 +1,419 @@
+//! LinUCB / LinTS over a list of arms: scoring, choice, batch prediction in parallel.
+//!
+//! Arms are `Arc<ArmState>` so a caller (the Python bindings) can score a snapshot without
+//! holding a borrow of the policy, e.g. with the GIL released; an update mutates in place
+//! (`Arc::make_mut` copies only if such a snapshot is still alive).
+//!
+//! Random draws (LinTS): every scored context is an *event* with index `t`, counted across
+//! all `select`, `predict` and `decision_function` calls (a batch of n contexts uses n
+//! consecutive indices). Event `t` draws one standard normal per arm, in arm order, from
+//! `Xoshiro256PlusPlus::stream(seed, t)`. So `predict(X)` equals `select` on each row in turn,
+//! for any number of threads.
+//!
+//! LinTS score: `theta_tilde^T x` with `theta_tilde ~ N(theta, v^2 A^{-1})`. For one context
+//! that scalar is exactly `N(theta^T x, v^2 x^T A^{-1} x)`, so it is drawn as
+//! `theta^T x + v sqrt(x^T A^{-1} x) z`: the same law as going through a Cholesky factor
+//! `theta + v L^{-T} z`, from the one pass over `A^{-1}` that LinUCB makes anyway.
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::arm::{ArmConfig, ArmState};
+use crate::bail;
+use crate::error::Result;
+use crate::normal::standard_normal;
+use crate::rng::Xoshiro256PlusPlus;
+
+/// How an arm is scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scoring {
+    /// `theta^T x + alpha sqrt(x^T A^{-1} x)`.
+    Ucb { alpha: f64 },
+    /// A Thompson draw of `theta^T x` with scale `v`.
+    Ts { v: f64 },
+}
+
+/// Rows per rayon task in batch calls (results do not depend on it).
+const ROWS_PER_TASK: usize = 64;
+
+/// Validates the hyper-parameters shared by LinUCB and LinTS.
+pub fn validate_config(cfg: &ArmConfig) -> Result<()> {
+    if cfg.n_features == 0 {
+        bail!("n_features must be positive, got 0");
+    }
+    if !(cfg.l2_lambda.is_finite() && cfg.l2_lambda > 0.0) {
+        bail!("l2_lambda must be positive, got {}", cfg.l2_lambda);
+    }
+    if !(cfg.gamma > 0.0 && cfg.gamma <= 1.0) {
+        bail!("gamma must be in (0, 1], got {}", cfg.gamma);
+    }
+    if cfg.refactor_every == 0 {
+        bail!("refactor_every must be positive, got 0");
+    }
+    Ok(())
+}
+
+fn validate_scoring(s: Scoring) -> Result<()> {
+    match s {
+        Scoring::Ucb { alpha } if !(alpha.is_finite() && alpha > 0.0) => {
+            bail!("alpha must be positive, got {alpha}")
+        }
+        Scoring::Ts { v } if !(v.is_finite() && v > 0.0) => bail!("v must be positive, got {v}"),
+        _ => Ok(()),
+    }
+}
+
+/// Checks one context: length and finiteness.
+pub fn validate_context(x: &[f64], d: usize) -> Result<()> {
+    if x.len() != d {
+        bail!("context must have {d} features, got {}", x.len());
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        bail!("context must be finite, got {} at index {i}", x[i]);
+    }
+    Ok(())
+}
+
+/// Checks a row-major batch of contexts.
+pub fn validate_batch(x: &[f64], d: usize) -> Result<usize> {
+    if x.len() % d != 0 {
+        bail!("contexts must have {d} features per row");
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "contexts must be finite, got {} at row {}, column {}",
+            x[i],
+            i / d,
+            i % d
+        );
+    }
+    Ok(x.len() / d)
+}
+
+/// A read-only view for scoring without borrowing the policy.
+#[derive(Debug, Clone)]
+pub struct ScoringView {
+    pub arms: Vec<Arc<ArmState>>,
+    pub scoring: Scoring,
+    pub seed: u64,
+}
+
+impl ScoringView {
+    /// Scores every arm for context `x` at event `t`.
+    pub fn scores_into(&self, x: &[f64], t: u64, out: &mut [f64]) {
+        for (o, arm) in out.iter_mut().zip(&self.arms) {
+            *o = arm.variance(x);
+        }
+        self.finish_scores(x, t, out);
+    }
+
+    /// Turns `out[k] = x^T A_k^{-1} x` into the scores of event `t`.
+    fn finish_scores(&self, x: &[f64], t: u64, out: &mut [f64]) {
+        match self.scoring {
+            Scoring::Ucb { alpha } => {
+                for (o, arm) in out.iter_mut().zip(&self.arms) {
+                    *o = arm.mean(x) + alpha * o.max(0.0).sqrt();
+                }
+            }
+            Scoring::Ts { v } => {
+                let mut rng = Xoshiro256PlusPlus::stream(self.seed, t);
+                for (o, arm) in out.iter_mut().zip(&self.arms) {
+                    *o = arm.mean(x) + v * o.max(0.0).sqrt() * standard_normal(&mut rng);
+                }
+            }
+        }
+    }
+
+    /// Scores of a row-major batch, `(n, n_arms)`, events `t0..t0+n`, parallel over rows.
+    pub fn batch_scores(&self, x: &[f64], t0: u64) -> Vec<f64> {
+        let k = self.arms.len();
+        let d = self.arms.first().map_or(1, |a| a.n_features());
+        let n = x.len() / d;
+        let mut out = vec![0.0; n * k];
+        if k == 0 {
+            return out;
+        }
+        out.par_chunks_mut(ROWS_PER_TASK * k)
+            .enumerate()
+            .for_each(|(c, block)| {
+                let rows = block.len() / k;
+                let xs = &x[c * ROWS_PER_TASK * d..(c * ROWS_PER_TASK + rows) * d];
+                // Variances arm by arm over the whole block: each matrix is read once per
+                // block (bitwise equal to the one-context `variance` of `select`).
+                let mut var = vec![0.0; rows];
+                for (j, arm) in self.arms.iter().enumerate() {
+                    arm.variances(xs, &mut var);
+                    for (r, v) in var.iter().enumerate() {
+                        block[r * k + j] = *v;
+                    }
+                }
+                for (r, row_out) in block.chunks_mut(k).enumerate() {
+                    let i = c * ROWS_PER_TASK + r;
+                    self.finish_scores(&x[i * d..(i + 1) * d], t0 + i as u64, row_out);
+                }
+            });
+        out
+    }
+}
+
+impl ScoringView {
+    /// `theta^T x` for every row (already validated) and arm, `(n, n_arms)`, parallel over rows.
+    pub fn expectations(&self, x: &[f64]) -> Vec<f64> {
+        let k = self.arms.len();
+        let d = self.arms.first().map_or(1, |a| a.n_features());
+        let mut out = vec![0.0; x.len() / d * k];
+        if k > 0 {
+            out.par_chunks_mut(k).enumerate().for_each(|(i, row)| {
+                for (o, arm) in row.iter_mut().zip(&self.arms) {
+                    *o = arm.mean(&x[i * d..(i + 1) * d]);
+                }
+            });
+        }
+        out
+    }
+}
+
+/// First index of the maximum score among `available` (all arms if `None`).
+pub fn argmax(scores: &[f64], available: Option<&[usize]>) -> usize {
+    let mut best = usize::MAX;
+    let mut best_score = f64::NEG_INFINITY;
+    let mut consider = |k: usize| {
+        if best == usize::MAX || scores[k] > best_score {
+            best = k;
+            best_score = scores[k];
+        }
+    };
+    match available {
+        // Ties go to the first arm in arm order, whatever order `available` lists them in.
+        Some(av) => {
+            let mut sorted = av.to_vec();
+            sorted.sort_unstable();
+            sorted.into_iter().for_each(&mut consider)
+        }
+        None => (0..scores.len()).for_each(&mut consider),
+    }
+    best
+}
+
+/// LinUCB or LinTS: one disjoint ridge model per arm.
+#[derive(Debug, Clone)]
+pub struct LinearPolicy {
+    cfg: ArmConfig,
+    scoring: Scoring,
+    seed: u64,
+    events: u64,
+    arms: Vec<Arc<ArmState>>,
+    scores: Vec<f64>,
+}
+
+impl LinearPolicy {
+    pub fn new(cfg: ArmConfig, scoring: Scoring, n_arms: usize, seed: u64) -> Result<Self> {
+        validate_config(&cfg)?;
+        validate_scoring(scoring)?;
+        Ok(LinearPolicy {
+            cfg,
+            scoring,
+            seed,
+            events: 0,
+            arms: (0..n_arms).map(|_| Arc::new(ArmState::new(cfg))).collect(),
+            scores: vec![0.0; n_arms],
+        })
+    }
+
+    pub fn config(&self) -> &ArmConfig {
+        &self.cfg
+    }
+    /// An arm-less policy with the same settings: a cheap stand-in while the real one is moved
+    /// out (e.g. to run with the GIL released).
+    pub fn placeholder(&self) -> LinearPolicy {
+        LinearPolicy {
+            cfg: self.cfg,
+            scoring: self.scoring,
+            seed: self.seed,
+            events: self.events,
+            arms: Vec::new(),
+            scores: Vec::new(),
+        }
+    }
+    pub fn scoring(&self) -> Scoring {
+        self.scoring
+    }
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Events scored so far (the next event index).
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    pub fn set_events(&mut self, t: u64) {
+        self.events = t;
+    }
+    pub fn n_arms(&self) -> usize {
+        self.arms.len()
+    }
+    pub fn arm(&self, k: usize) -> &ArmState {
+        &self.arms[k]
+    }
+
+    fn check_available(&self, available: Option<&[usize]>) -> Result<()> {
+        if self.arms.is_empty() {
+            bail!("no arms to choose from");
+        }
+        if let Some(av) = available {
+            if av.is_empty() {
+                bail!("available_arms must not be empty");
+            }
+            if let Some(&k) = av.iter().find(|&&k| k >= self.arms.len()) {
+                bail!("unknown arm index {k}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a one-event choice and returns what scoring needs: the view and the event.
+    /// The event counter advances here, so a rejected call leaves the policy unchanged.
+    pub fn begin_select(
+        &mut self,
+        x: &[f64],
+        available: Option<&[usize]>,
+    ) -> Result<(ScoringView, u64)> {
+        validate_context(x, self.cfg.n_features)?;
+        self.check_available(available)?;
+        let t = self.events;
+        self.events += 1;
+        Ok((self.view(), t))
+    }
+
+    /// A cheap read-only view of the arms (Arc clones).
+    pub fn view(&self) -> ScoringView {
+        ScoringView {
+            arms: self.arms.clone(),
+            scoring: self.scoring,
+            seed: self.seed,
+        }
+    }
+
+    /// One event: the chosen arm index for context `x`.
+    pub fn select(&mut self, x: &[f64], available: Option<&[usize]>) -> Result<usize> {
+        let (view, t) = self.begin_select(x, available)?;
+        let mut scores = std::mem::take(&mut self.scores);
+        scores.resize(self.arms.len(), 0.0);
+        view.scores_into(x, t, &mut scores);
+        let choice = argmax(&scores, available);
+        self.scores = scores;
+        Ok(choice)
+    }
+
+    /// Validates an observation without changing anything.
+    pub fn validate_update(&self, arm: usize, x: &[f64], reward: f64) -> Result<()> {
+        if arm >= self.arms.len() {
+            bail!("unknown arm index {arm}");
+        }
+        validate_context(x, self.cfg.n_features)?;
+        if !reward.is_finite() {
+            bail!("reward must be finite, got {reward}");
+        }
+        Ok(())
+    }
+
+    /// One observation for one arm.
+    pub fn update(&mut self, arm: usize, x: &[f64], reward: f64) -> Result<()> {
+        self.validate_update(arm, x, reward)?;
+        Arc::make_mut(&mut self.arms[arm]).add(x, reward);
+        Ok(())
+    }
+
+    /// Sequential updates from a row-major batch; all validated before any is applied.
+    pub fn partial_fit(&mut self, x: &[f64], arms: &[usize], rewards: &[f64]) -> Result<()> {
+        let d = self.cfg.n_features;
+        let n = validate_batch(x, d)?;
+        if arms.len() != n || rewards.len() != n {
+            bail!(
+                "X, arms and rewards must have the same length, got {n}, {}, {}",
+                arms.len(),
+                rewards.len()
+            );
+        }
+        if let Some(&k) = arms.iter().find(|&&k| k >= self.arms.len()) {
+            bail!("unknown arm index {k}");
+        }
+        if let Some(i) = rewards.iter().position(|r| !r.is_finite()) {
+            bail!("rewards must be finite, got {} at index {i}", rewards[i]);
+        }
+        for i in 0..n {
+            Arc::make_mut(&mut self.arms[arms[i]]).add(&x[i * d..(i + 1) * d], rewards[i]);
+        }
+        Ok(())
+    }
+
+    /// Validates a batch for scoring and reserves its event indices; returns (view, n, t0).
+    pub fn begin_batch(
+        &mut self,
+        x: &[f64],
+        available: Option<&[usize]>,
+    ) -> Result<(ScoringView, usize, u64)> {
+        let n = validate_batch(x, self.cfg.n_features)?;
+        self.check_available(available)?;
+        let t0 = self.events;
+        self.events += n as u64;
+        Ok((self.view(), n, t0))
+    }
+
+    /// Scores `(n, n_arms)` row-major (UCB values or Thompson draws).
+    pub fn decision_function(&mut self, x: &[f64]) -> Result<Vec<f64>> {
+        let (view, _, t0) = self.begin_batch(x, None)?;
+        Ok(view.batch_scores(x, t0))
+    }
+
+    /// `theta^T x` for every row and arm, `(n, n_arms)` row-major.
+    pub fn predict_expectations(&self, x: &[f64]) -> Result<Vec<f64>> {
+        validate_batch(x, self.cfg.n_features)?;
+        Ok(self.view().expectations(x))
+    }
+
+    /// Chosen arm index per row; equals calling `select` on each row in turn.
+    pub fn predict(&mut self, x: &[f64], available: Option<&[usize]>) -> Result<Vec<usize>> {
+        let (view, _, t0) = self.begin_batch(x, available)?;
+        Ok(choices(
+            &view.batch_scores(x, t0),
+            view.arms.len(),
+            available,
+        ))
+    }
+
+    pub fn add_arm(&mut self) {
+        self.arms.push(Arc::new(ArmState::new(self.cfg)));
+    }
+
+    pub fn remove_arm(&mut self, k: usize) -> Result<()> {
+        if k >= self.arms.len() {
+            bail!("unknown arm index {k}");
+        }
+        self.arms.remove(k);
+        Ok(())
+    }
+
+    /// Forgets all observations; keeps the arms, the seed and the event counter.
+    pub fn reset(&mut self) {
+        for a in self.arms.iter_mut() {
+            *a = Arc::new(ArmState::new(self.cfg));
+        }
+    }
+
+    /// Replaces the arms (restoring a pickled state); `n_features` must match.
+    pub fn set_arms(&mut self, arms: Vec<ArmState>) -> Result<()> {
+        if arms.iter().any(|a| a.n_features() != self.cfg.n_features) {
+            bail!("arm state does not match n_features");
+        }
+        self.arms = arms.into_iter().map(Arc::new).collect();
+        Ok(())
+    }
+}
+
+/// Argmax of each row of a row-major score matrix.
+pub fn choices(scores: &[f64], k: usize, available: Option<&[usize]>) -> Vec<usize> {
+    if k == 0 {
+        return Vec::new();
+    }
+    scores.chunks(k).map(|row| argmax(row, available)).collect()
+}

@@ -1,0 +1,176 @@
+//! Unit tests of the contextual module (the heavy accuracy tests run from Python).
+use super::*;
+use crate::linalg::solve_spd;
+use crate::normal::standard_normal;
+use crate::rng::Xoshiro256PlusPlus;
+
+fn cfg(d: usize, window: usize, gamma: f64) -> ArmConfig {
+    ArmConfig {
+        n_features: d,
+        l2_lambda: 1.0,
+        window_size: window,
+        gamma,
+        refactor_every: ArmConfig::default_refactor_every(d),
+    }
+}
+
+fn contexts(n: usize, d: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let x: Vec<f64> = (0..n * d).map(|_| standard_normal(&mut rng)).collect();
+    let r: Vec<f64> = (0..n).map(|_| standard_normal(&mut rng)).collect();
+    (x, r)
+}
+
+fn max_identity_error(a: &[f64], inv: &[f64], d: usize) -> f64 {
+    let mut worst: f64 = 0.0;
+    for i in 0..d {
+        for j in 0..d {
+            let s: f64 = (0..d).map(|k| a[i * d + k] * inv[k * d + j]).sum();
+            worst = worst.max((s - (i == j) as u8 as f64).abs());
+        }
+    }
+    worst
+}
+
+/// Ridge fit from scratch on weighted observations: (A, b).
+fn ridge(d: usize, ridge: f64, obs: &[(&[f64], f64, f64)]) -> (Vec<f64>, Vec<f64>) {
+    let mut a = vec![0.0; d * d];
+    let mut b = vec![0.0; d];
+    for i in 0..d {
+        a[i * d + i] = ridge;
+    }
+    for &(x, r, w) in obs {
+        for i in 0..d {
+            b[i] += w * r * x[i];
+            for j in 0..d {
+                a[i * d + j] += w * x[i] * x[j];
+            }
+        }
+    }
+    (a, b)
+}
+
+#[test]
+fn sherman_morrison_tracks_inverse_and_theta() {
+    let d = 12;
+    let (x, r) = contexts(3000, d, 1);
+    let mut arm = ArmState::new(cfg(d, 0, 1.0));
+    for i in 0..3000 {
+        arm.add(&x[i * d..(i + 1) * d], r[i]);
+    }
+    let a = arm.gram();
+    assert!(max_identity_error(&a, &arm.a_inv(), d) < 1e-10);
+    let obs: Vec<_> = (0..3000)
+        .map(|i| (&x[i * d..(i + 1) * d], r[i], 1.0))
+        .collect();
+    let (a_ref, b_ref) = ridge(d, 1.0, &obs);
+    for (g, w) in a.iter().zip(&a_ref) {
+        assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0));
+    }
+    let theta = solve_spd(&a_ref, d, &b_ref).unwrap();
+    for (t, w) in arm.theta().iter().zip(&theta) {
+        assert!((t - w).abs() < 1e-10);
+    }
+}
+
+#[test]
+fn window_and_forgetting_match_closed_form() {
+    let d = 6;
+    let n = 700;
+    let (x, r) = contexts(n, d, 2);
+    for (window, gamma) in [(50usize, 1.0), (0, 0.97), (40, 0.99)] {
+        let mut arm = ArmState::new(cfg(d, window, gamma));
+        for i in 0..n {
+            arm.add(&x[i * d..(i + 1) * d], r[i]);
+        }
+        let first = if window > 0 { n - window } else { 0 };
+        let obs: Vec<_> = (first..n)
+            .map(|i| (&x[i * d..(i + 1) * d], r[i], gamma.powi((n - 1 - i) as i32)))
+            .collect();
+        let (a_ref, b_ref) = ridge(d, gamma.powi(n as i32), &obs);
+        let a = arm.gram();
+        for (g, w) in a.iter().zip(&a_ref) {
+            assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{window} {gamma}");
+        }
+        assert!(max_identity_error(&a_ref, &arm.a_inv(), d) < 1e-8);
+        let theta = solve_spd(&a_ref, d, &b_ref).unwrap();
+        for (t, w) in arm.theta().iter().zip(&theta) {
+            assert!((t - w).abs() <= 1e-8 * w.abs().max(1.0));
+        }
+        assert_eq!(arm.window_len(), if window > 0 { window } else { 0 });
+    }
+}
+
+#[test]
+fn predict_equals_repeated_select_for_any_thread_count() {
+    let d = 9;
+    let (x, r) = contexts(500, d, 4);
+    for scoring in [Scoring::Ucb { alpha: 0.7 }, Scoring::Ts { v: 0.5 }] {
+        let mut p = LinearPolicy::new(cfg(d, 0, 1.0), scoring, 4, 42).unwrap();
+        p.partial_fit(
+            &x[..300 * d],
+            &(0..300).map(|i| i % 4).collect::<Vec<_>>(),
+            &r[..300],
+        )
+        .unwrap();
+        let batch = &x[300 * d..];
+        let mut one = p.clone();
+        let singles: Vec<usize> = batch
+            .chunks(d)
+            .map(|xi| one.select(xi, Some(&[3, 1, 2])).unwrap())
+            .collect();
+        let mut p1 = p.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let serial = pool.install(|| p1.predict(batch, Some(&[1, 2, 3])).unwrap());
+        let parallel = p.predict(batch, Some(&[1, 2, 3])).unwrap();
+        assert_eq!(singles, parallel);
+        assert_eq!(serial, parallel);
+        assert!(parallel.iter().all(|&k| k != 0));
+    }
+}
+
+#[test]
+fn rejected_calls_change_nothing() {
+    let d = 3;
+    let mut p = LinearPolicy::new(cfg(d, 0, 1.0), Scoring::Ts { v: 1.0 }, 2, 7).unwrap();
+    p.update(0, &[1.0, 2.0, 3.0], 1.0).unwrap();
+    let before = (p.events(), p.arm(0).theta().to_vec(), p.arm(0).a_inv());
+    assert!(p.select(&[1.0, f64::NAN, 0.0], None).is_err());
+    assert!(p.select(&[1.0, 0.0], None).is_err());
+    assert!(p.select(&[1.0, 0.0, 0.0], Some(&[])).is_err());
+    assert!(p.update(0, &[1.0, 0.0, 0.0], f64::INFINITY).is_err());
+    assert!(p.update(5, &[1.0, 0.0, 0.0], 0.0).is_err());
+    assert!(p
+        .partial_fit(&[1.0, 0.0, 0.0, 1.0, 2.0, 3.0], &[0, 9], &[0.0, 1.0])
+        .is_err());
+    assert_eq!(
+        before,
+        (p.events(), p.arm(0).theta().to_vec(), p.arm(0).a_inv())
+    );
+    let bad = ArmConfig {
+        gamma: 1.5,
+        ..cfg(d, 0, 1.0)
+    };
+    assert!(LinearPolicy::new(bad, Scoring::Ucb { alpha: 1.0 }, 1, 0).is_err());
+    assert!(LinearPolicy::new(cfg(d, 0, 1.0), Scoring::Ucb { alpha: -1.0 }, 1, 0).is_err());
+}
+
+#[test]
+fn snapshot_round_trip() {
+    let d = 4;
+    let (x, r) = contexts(30, d, 5);
+    let mut arm = ArmState::new(cfg(d, 8, 0.9));
+    for i in 0..30 {
+        arm.add(&x[i * d..(i + 1) * d], r[i]);
+    }
+    let mut back = ArmState::from_snapshot(*arm.config(), arm.snapshot()).unwrap();
+    assert_eq!(back.snapshot(), arm.snapshot());
+    back.add(&x[..d], 1.0);
+    arm.add(&x[..d], 1.0);
+    for (a, b) in back.theta().iter().zip(arm.theta()) {
+        assert!((a - b).abs() < 1e-12);
+    }
+}

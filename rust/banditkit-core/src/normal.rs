@@ -1,0 +1,202 @@
+//! Standard normal sampling: a 256-layer ziggurat (Marsaglia & Tsang 2000) over xoshiro256++.
+//!
+//! One `u64` gives everything the fast path needs: the low 8 bits pick the layer, the top 53
+//! bits (as a signed integer) give a symmetric uniform, i.e. sign and position together. About
+//! 99% of draws take the fast path: one multiply and one compare. The tables are constants
+//! (see `normal/tables.rs`), derived with the base radius `R` solved so that the layers close
+//! exactly at the mode.
+use crate::rng::Xoshiro256PlusPlus;
+
+mod tables;
+
+const LAYERS: usize = 256;
+
+/// Layer `i` spans `|x| <= x(i)` horizontally and `f(i) <= y <= f(i+1)` vertically, where the
+/// density is `exp(-x^2/2)` (unnormalised); `x(1) = R` is the base radius and the base layer's
+/// `x(0) = V/f(R)` covers rectangle plus tail. Reading the bit-pattern constants is a plain
+/// load.
+#[inline(always)]
+fn x(i: usize) -> f64 {
+    f64::from_bits(tables::X_BITS[i])
+}
+
+/// `x(i) * 2^-52`: turns the signed 53-bit integer taken from a word straight into `u * x(i)`.
+#[inline(always)]
+fn x_scaled(i: usize) -> f64 {
+    f64::from_bits(tables::X_SCALED_BITS[i])
+}
+
+#[inline(always)]
+fn f(i: usize) -> f64 {
+    f64::from_bits(tables::F_BITS[i])
+}
+
+#[inline]
+fn density(x: f64) -> f64 {
+    (-0.5 * x * x).exp()
+}
+
+/// The fast path: one word gives the layer (low 8 bits) and a signed uniform (top 53 bits,
+/// arithmetic shift), i.e. `x = u * x[i]` with `u` in [-1, 1). Accepted when inside the
+/// layer's inner rectangle.
+#[inline(always)]
+fn try_fast(bits: u64) -> (f64, usize, bool) {
+    let i = (bits & 0xff) as usize;
+    let v = ((bits as i64) >> 11) as f64 * x_scaled(i);
+    (v, i, v.abs() < x(i + 1))
+}
+
+#[inline(always)]
+fn sample(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    loop {
+        let (v, i, accepted) = try_fast(rng.next_u64());
+        if accepted {
+            return v;
+        }
+        // The generator goes to the slow path by value: taking its address here would keep
+        // its state in memory on the fast path too.
+        let (accepted, state) = slow_path(rng.clone(), i, v);
+        *rng = state;
+        if let Some(v) = accepted {
+            return v;
+        }
+    }
+}
+
+/// The ~1% of draws outside the layer's inner rectangle: the tail (base layer) or a wedge.
+#[cold]
+#[inline(never)]
+fn slow_path(mut rng: Xoshiro256PlusPlus, i: usize, v: f64) -> (Option<f64>, Xoshiro256PlusPlus) {
+    if i == 0 {
+        // Marsaglia (1964): exact sampling of the tail beyond R.
+        let r = x(1);
+        loop {
+            let a = -rng.next_f64_open0().ln() / r;
+            let b = -rng.next_f64_open0().ln();
+            if 2.0 * b > a * a {
+                return (Some(if v < 0.0 { -(r + a) } else { r + a }), rng);
+            }
+        }
+    }
+    let y = f(i) + (f(i + 1) - f(i)) * rng.next_f64();
+    ((y < density(v)).then_some(v), rng)
+}
+
+/// One standard normal draw.
+#[inline]
+pub fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    sample(rng)
+}
+
+/// Fills `out` with standard normal draws (the same values as repeated [`standard_normal`]).
+pub fn fill_standard_normal(rng: &mut Xoshiro256PlusPlus, out: &mut [f64]) {
+    let mut local = rng.clone();
+    for v in out.iter_mut() {
+        *v = sample(&mut local);
+    }
+    *rng = local;
+}
+
+/// Fills `out` with `mu + sigma * z`; `sigma == 0` gives the point mass without drawing.
+pub fn fill_normal(rng: &mut Xoshiro256PlusPlus, mu: f64, sigma: f64, out: &mut [f64]) {
+    if sigma == 0.0 {
+        out.fill(mu);
+        return;
+    }
+    let mut local = rng.clone();
+    for v in out.iter_mut() {
+        *v = mu + sigma * sample(&mut local);
+    }
+    *rng = local;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `integral_x^inf exp(-t^2/2) dt` by the Laplace continued fraction (fast for x > 2).
+    fn upper_tail_integral(x: f64) -> f64 {
+        let mut cf = x;
+        for k in (1..=300).rev() {
+            cf = x + k as f64 / cf;
+        }
+        density(x) / cf
+    }
+
+    /// The ladder from base radius `r`: half-widths x[0..=256] and how far the top layer
+    /// overshoots the mode (`f(x[255]) + V/x[255] - 1`, positive when `r` is too small).
+    fn ladder(r: f64) -> ([f64; LAYERS + 1], f64) {
+        let v = r * density(r) + upper_tail_integral(r);
+        let mut xs = [0.0; LAYERS + 1];
+        xs[0] = v / density(r);
+        xs[1] = r;
+        for i in 1..LAYERS {
+            let y = density(xs[i]) + v / xs[i];
+            if i == LAYERS - 1 {
+                return (xs, y - 1.0);
+            }
+            if y >= 1.0 {
+                return (xs, 1.0);
+            }
+            xs[i + 1] = (-2.0 * y.ln()).sqrt();
+        }
+        unreachable!("the loop returns at its last iteration")
+    }
+
+    /// How `tables.rs` was made: bisection on R (about 3.6542) until the ladder closes at 0.
+    fn derive_tables() -> [[f64; LAYERS + 1]; 3] {
+        let (mut lo, mut hi) = (3.0_f64, 4.5_f64);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if ladder(mid).1 > 0.0 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let xs = ladder(hi).0;
+        let mut fs = xs.map(density);
+        fs[LAYERS] = 1.0;
+        [xs, xs.map(|v| v * f64::powi(2.0, -52)), fs]
+    }
+
+    #[test]
+    fn tables_match_their_derivation() {
+        let [xs, xs_scaled, fs] = derive_tables();
+        for i in 0..=LAYERS {
+            // Not bit-exact: the platform's exp/ln may differ from the generating one by an ulp.
+            assert!((x(i) - xs[i]).abs() <= 1e-13 * xs[i], "x[{i}]");
+            assert!((x_scaled(i) - xs_scaled[i]).abs() <= 1e-13 * xs_scaled[i]);
+            assert!((f(i) - fs[i]).abs() <= 1e-13 * fs[i], "f[{i}]");
+        }
+    }
+
+    #[test]
+    fn tables_close_at_the_mode() {
+        // Known value of R for 256 layers.
+        assert!((x(1) - 3.654_152_885_361_009).abs() < 1e-9, "R = {}", x(1));
+        assert_eq!((x(LAYERS), f(LAYERS)), (0.0, 1.0));
+        // Every layer has the same area V.
+        let v = x(1) * f(1) + upper_tail_integral(x(1));
+        assert!((x(0) * f(1) - v).abs() < 1e-15);
+        for i in 1..LAYERS {
+            let area = x(i) * (f(i + 1) - f(i));
+            assert!((area - v).abs() < 1e-9 * v, "layer {i}: {area} vs {v}");
+        }
+        assert!((0..LAYERS).all(|i| x(i) > x(i + 1)));
+        assert!((0..=LAYERS).all(|i| x_scaled(i) == x(i) * f64::powi(2.0, -52)));
+    }
+
+    #[test]
+    fn fill_matches_single_draws_and_point_mass() {
+        let mut a = Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut b = a.clone();
+        let mut buf = [0.0; 100];
+        fill_normal(&mut a, 2.0, 3.0, &mut buf);
+        for v in buf {
+            assert_eq!(v, 2.0 + 3.0 * standard_normal(&mut b));
+        }
+        fill_normal(&mut a, -1.5, 0.0, &mut buf);
+        assert!(buf.iter().all(|&v| v == -1.5));
+    }
+}

@@ -1,0 +1,122 @@
+//! The public classes: `LinUCB` and `LinTS` add their constructor, scoring parameter and
+//! `__repr__` to the shared `_LinearBandit`.
+use banditkit_core::contextual::Scoring;
+use pyo3::prelude::*;
+
+use super::LinearBase;
+
+/// LinUCB: score `theta^T x + alpha sqrt(x^T A^{-1} x)`.
+#[pyclass(extends = LinearBase, module = "banditkit_rs")]
+pub struct LinUCB;
+
+#[pymethods]
+impl LinUCB {
+    #[new]
+    #[pyo3(signature = (arms, n_features, alpha=1.0, l2_lambda=1.0, window_size=0, gamma=1.0, seed=None, refactor_every=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        arms: &Bound<'_, PyAny>,
+        n_features: i64,
+        alpha: f64,
+        l2_lambda: f64,
+        window_size: i64,
+        gamma: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        refactor_every: Option<i64>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let base = LinearBase::build(
+            arms,
+            n_features,
+            Scoring::Ucb { alpha },
+            l2_lambda,
+            window_size,
+            gamma,
+            seed,
+            refactor_every,
+        )?;
+        Ok(PyClassInitializer::from(base).add_subclass(LinUCB))
+    }
+
+    #[getter]
+    fn alpha(slf: PyRef<'_, Self>) -> f64 {
+        match slf.as_super().policy.scoring() {
+            Scoring::Ucb { alpha } => alpha,
+            Scoring::Ts { v } => v,
+        }
+    }
+
+    fn __repr__(slf: PyRef<'_, Self>) -> String {
+        let b = slf.as_super();
+        let c = b.policy.config();
+        format!(
+            "LinUCB(n_arms={}, n_features={}, alpha={}, l2_lambda={}, window_size={}, gamma={})",
+            b.labels.len(),
+            c.n_features,
+            match b.policy.scoring() {
+                Scoring::Ucb { alpha } => alpha,
+                Scoring::Ts { v } => v,
+            },
+            c.l2_lambda,
+            c.window_size,
+            c.gamma
+        )
+    }
+}
+
+/// LinTS: score `theta_tilde^T x`, `theta_tilde ~ N(theta, v^2 A^{-1})`.
+#[pyclass(extends = LinearBase, module = "banditkit_rs")]
+pub struct LinTS;
+
+#[pymethods]
+impl LinTS {
+    #[new]
+    #[pyo3(signature = (arms, n_features, v=1.0, l2_lambda=1.0, window_size=0, gamma=1.0, seed=None, refactor_every=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        arms: &Bound<'_, PyAny>,
+        n_features: i64,
+        v: f64,
+        l2_lambda: f64,
+        window_size: i64,
+        gamma: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+        refactor_every: Option<i64>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let base = LinearBase::build(
+            arms,
+            n_features,
+            Scoring::Ts { v },
+            l2_lambda,
+            window_size,
+            gamma,
+            seed,
+            refactor_every,
+        )?;
+        Ok(PyClassInitializer::from(base).add_subclass(LinTS))
+    }
+
+    #[getter]
+    fn v(slf: PyRef<'_, Self>) -> f64 {
+        match slf.as_super().policy.scoring() {
+            Scoring::Ucb { alpha } => alpha,
+            Scoring::Ts { v } => v,
+        }
+    }
+
+    fn __repr__(slf: PyRef<'_, Self>) -> String {
+        let b = slf.as_super();
+        let c = b.policy.config();
+        format!(
+            "LinTS(n_arms={}, n_features={}, v={}, l2_lambda={}, window_size={}, gamma={})",
+            b.labels.len(),
+            c.n_features,
+            match b.policy.scoring() {
+                Scoring::Ucb { alpha } => alpha,
+                Scoring::Ts { v } => v,
+            },
+            c.l2_lambda,
+            c.window_size,
+            c.gamma
+        )
+    }
+}

@@ -1,0 +1,25 @@
+//! PyO3 bindings for banditkit-core. This crate only converts types, releases the GIL around
+//! kernels and maps [`banditkit_core::BanditError`] to `ValueError`; the maths lives in the core.
+use pyo3::prelude::*;
+
+mod arms;
+mod contextual;
+mod convert;
+mod exact;
+mod kernels;
+mod linear;
+mod logistic;
+mod tspar;
+mod winprop;
+
+#[pymodule]
+fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    contextual::register(m)?;
+    exact::register(m)?;
+    kernels::register(m)?;
+    linear::register(m)?;
+    logistic::register(m)?;
+    tspar::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,382 @@
+//! `LinearBandit`: Gaussian Thompson sampling, drop-in for orts' class (see spec/thompson.md).
+use crate::arms::ArmIndex;
+use crate::convert::{self, err, label, value_error, Method};
+use crate::winprop::split_requested;
+use banditkit_core::gaussian::{self, GaussianPosterior, RewardSummary};
+use banditkit_core::montecarlo;
+use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
+use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+
+#[pyclass(module = "banditkit_rs", name = "LinearBandit")]
+pub struct LinearBandit {
+    arms: ArmIndex,
+    post: GaussianPosterior,
+    seeds: SeedStream,
+}
+
+/// Rewards for one arm as a flat vector: a number, a list/tuple of numbers, or a 0-d/1-d array.
+fn rewards(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let type_err = || {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "Rewards must be a number, list, tuple, or array, got {} for action '{}'",
+            value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            label(name)
+        ))
+    };
+    if convert::is_ndarray(value)? {
+        let arr = value
+            .call_method1("astype", ("float64",))
+            .map_err(|_| type_err())?;
+        let arr: PyReadonlyArrayDyn<'_, f64> = arr.extract()?;
+        if arr.ndim() > 1 {
+            return err(format!(
+                "Rewards must be a number or a 1-D sequence, got an array of shape {:?} for action '{}'",
+                arr.shape(),
+                label(name)
+            ));
+        }
+        return Ok(match arr.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => arr.as_array().iter().copied().collect(),
+        });
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut out = Vec::with_capacity(value.len()?);
+        for v in value.try_iter()? {
+            let v = v?;
+            if v.is_instance_of::<PyString>()
+                || v.is_instance_of::<PyBool>()
+                || v.is_instance_of::<PyList>()
+                || convert::is_ndarray(&v)?
+            {
+                return Err(type_err());
+            }
+            out.push(v.extract::<f64>().map_err(|_| type_err())?);
+        }
+        return Ok(out);
+    }
+    if value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyBool>()
+        || value.is_none()
+        || value.is_instance_of::<PyDict>()
+    {
+        return Err(type_err());
+    }
+    // int, float, bool and NumPy scalars: anything with __float__.
+    Ok(vec![value.extract::<f64>().map_err(|_| type_err())?])
+}
+
+fn dict_of<'py, T: IntoPyObject<'py> + Copy>(
+    py: Python<'py>,
+    arms: &ArmIndex,
+    values: &[T],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (i, v) in values.iter().enumerate() {
+        d.set_item(arms.name(py, i), *v)?;
+    }
+    Ok(d)
+}
+
+/// A prior argument: None (empty) or a dict of name -> number.
+fn prior_dict<'py>(
+    py: Python<'py>,
+    what: &str,
+    p: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    match p.filter(|p| !p.is_none()) {
+        None => Ok(PyDict::new(py)),
+        Some(p) => match p.cast::<PyDict>() {
+            Ok(d) => Ok(d.clone()),
+            Err(_) => err(format!(
+                "prior {what} must be a dict of name -> number, got {}",
+                p.get_type().name()?
+            )),
+        },
+    }
+}
+
+impl LinearBandit {
+    fn next_seed(&mut self, per_call: Option<u64>) -> u64 {
+        per_call.unwrap_or_else(|| self.seeds.next_seed())
+    }
+}
+
+#[pymethods]
+impl LinearBandit {
+    #[new]
+    #[pyo3(signature = (mu=None, sigma=None, default_sigma=1.0, obs_noise=1.0, seed=None))]
+    fn new(
+        py: Python<'_>,
+        mu: Option<&Bound<'_, PyAny>>,
+        sigma: Option<&Bound<'_, PyAny>>,
+        default_sigma: f64,
+        obs_noise: f64,
+        seed: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let mut post = GaussianPosterior::new(default_sigma, obs_noise).map_err(value_error)?;
+        let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
+        let mut arms = ArmIndex::new(py);
+        // Prior arms: the keys of `mu`, then those of `sigma` not in `mu`. An arm with a prior mean
+        // and no prior sd gets `default_sigma` (upstream fails there on the first update).
+        let mu = prior_dict(py, "mean", mu)?;
+        let sigma = prior_dict(py, "sigma", sigma)?;
+        let mut priors = Vec::new();
+        for key in mu.keys().iter().chain(
+            sigma
+                .keys()
+                .iter()
+                .filter(|k| !mu.contains(k).unwrap_or(true)),
+        ) {
+            let m: f64 = match mu.get_item(&key)? {
+                Some(v) => convert::real("prior mean", &v)?,
+                None => 0.0,
+            };
+            let s: f64 = match sigma.get_item(&key)? {
+                Some(v) => convert::real("prior sigma", &v)?,
+                None => default_sigma,
+            };
+            gaussian::check_prior(&label(&key), m, s).map_err(value_error)?;
+            priors.push((key, m, s));
+        }
+        for (key, m, s) in priors {
+            arms.push(&key)?;
+            post.push_arm(m, s);
+        }
+        Ok(LinearBandit {
+            arms,
+            post,
+            seeds: SeedStream::new(seed),
+        })
+    }
+
+    #[getter]
+    fn mu<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        dict_of(py, &self.arms, &self.post.mu)
+    }
+
+    #[getter]
+    fn sigma<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        dict_of(py, &self.arms, &self.post.sigma)
+    }
+
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        dict_of(py, &self.arms, &self.post.counts)
+    }
+
+    #[getter]
+    fn sum_rewards<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        dict_of(py, &self.arms, &self.post.sum_rewards)
+    }
+
+    #[getter]
+    fn default_sigma(&self) -> f64 {
+        self.post.default_sigma
+    }
+
+    #[getter]
+    fn obs_noise(&self) -> f64 {
+        self.post.obs_noise
+    }
+
+    fn get_models<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.arms.to_list(py)
+    }
+
+    /// Conjugate update; `obs` maps arm -> a reward or a sequence of rewards. All-or-nothing.
+    #[pyo3(signature = (obs, decay=None))]
+    fn update(&mut self, obs: &Bound<'_, PyAny>, decay: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let decay = match decay {
+            Some(d) => convert::decay(convert::real("decay", d)?)?,
+            None => 0.0,
+        };
+        let items = convert::obs_items(obs)?;
+        // Validate every entry before anything changes.
+        let mut parsed = Vec::with_capacity(items.len());
+        for (key, value) in &items {
+            let r = rewards(key, value)?;
+            let (n, sum) = gaussian::check_rewards(&label(key), &r).map_err(value_error)?;
+            if n > 0 {
+                parsed.push((key, n, sum));
+            }
+        }
+        let mut batch = Vec::with_capacity(parsed.len());
+        for (key, n, sum) in parsed {
+            let arm = match self.arms.get(key)? {
+                Some(i) => i,
+                None => {
+                    self.arms.push(key)?;
+                    self.post.push_arm(0.0, self.post.default_sigma)
+                }
+            };
+            batch.push(RewardSummary { arm, n, sum });
+        }
+        self.post.update(&batch, decay).map_err(value_error)
+    }
+
+    /// Probability that each requested arm has the highest mean (Monte Carlo or exact).
+    #[pyo3(signature = (action_list=None, draw=None, aggressive=None, seed=None, method="mc"))]
+    fn win_prop<'py>(
+        slf: &Bound<'py, Self>,
+        action_list: Option<&Bound<'py, PyAny>>,
+        draw: Option<&Bound<'py, PyAny>>,
+        aggressive: Option<&Bound<'py, PyAny>>,
+        seed: Option<&Bound<'py, PyAny>>,
+        method: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        let draws = match draw {
+            Some(d) => convert::draws(d)?,
+            None => 100_000,
+        };
+        let g = match aggressive {
+            Some(a) => convert::aggressive(convert::real("aggressive", a)?)?,
+            None => 1.0,
+        };
+        let method = convert::method(method)?;
+        let per_call = convert::seed(seed)?;
+        // Copy what the kernel needs, then let go of the object before releasing the GIL.
+        let (req, mu, sigma, seed) = {
+            let mut me = slf.borrow_mut();
+            let req = split_requested(py, &me.arms, action_list)?;
+            let mu: Vec<f64> = req.observed.iter().map(|&i| me.post.mu[i]).collect();
+            let sigma: Vec<f64> = req.observed.iter().map(|&i| me.post.sigma[i]).collect();
+            let seed = if req.needs_kernel() {
+                me.next_seed(per_call)
+            } else {
+                0
+            };
+            (req, mu, sigma, seed)
+        };
+        let probs = if req.needs_kernel() {
+            Some(py.detach(|| match method {
+                Method::MonteCarlo => {
+                    let counts = montecarlo::win_counts_gaussian(&mu, &sigma, draws, seed);
+                    montecarlo::apply_aggressive(&counts, g)
+                }
+                Method::Exact => {
+                    montecarlo::sharpen(&banditkit_core::exact::prob_best_gaussian(&mu, &sigma), g)
+                }
+            }))
+        } else {
+            None
+        };
+        req.to_dict(py, probs.as_deref())
+    }
+
+    /// The arm one Thompson draw picks (n=1), or the n best arms of that one draw, best first.
+    #[pyo3(signature = (n=None, seed=None))]
+    fn select<'py>(
+        &mut self,
+        py: Python<'py>,
+        n: Option<&Bound<'py, PyAny>>,
+        seed: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let per_call = convert::seed(seed)?;
+        let n = crate::winprop::select_count(n, self.arms.len())?;
+        let seed = self.next_seed(per_call);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let values = montecarlo::sample_gaussian(&self.post.mu, &self.post.sigma, &mut rng);
+        crate::winprop::ranked(py, &self.arms, &values, n)
+    }
+
+    fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        for i in 0..self.arms.len() {
+            let d = PyDict::new(py);
+            let count = self.post.counts[i];
+            d.set_item("mu", self.post.mu[i])?;
+            d.set_item("sigma", self.post.sigma[i])?;
+            d.set_item("count", count)?;
+            let mean = if count > 0 {
+                self.post.sum_rewards[i] / count as f64
+            } else {
+                0.0
+            };
+            d.set_item("mean_reward", mean)?;
+            out.set_item(self.arms.name(py, i), d)?;
+        }
+        Ok(out)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LinearBandit(arms={}, default_sigma={}, obs_noise={})",
+            self.arms.len(),
+            gaussian::fmt_num(self.post.default_sigma),
+            gaussian::fmt_num(self.post.obs_noise)
+        )
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("arms", self.arms.to_list(py)?)?;
+        d.set_item("mu", self.post.mu.clone())?;
+        d.set_item("sigma", self.post.sigma.clone())?;
+        d.set_item("counts", self.post.counts.clone())?;
+        d.set_item("sum_rewards", self.post.sum_rewards.clone())?;
+        d.set_item("default_sigma", self.post.default_sigma)?;
+        d.set_item("obs_noise", self.post.obs_noise)?;
+        d.set_item("seed_state", self.seeds.state())?;
+        Ok(d)
+    }
+
+    fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = state.py();
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            state.get_item(k)?.ok_or_else(|| {
+                pyo3::exceptions::PyValueError::new_err(format!("state lacks '{k}'"))
+            })
+        };
+        let arms = ArmIndex::from_list(py, &get("arms")?)?;
+        let mut post = GaussianPosterior::new(
+            get("default_sigma")?.extract()?,
+            get("obs_noise")?.extract()?,
+        )
+        .map_err(value_error)?;
+        post.mu = get("mu")?.extract()?;
+        post.sigma = get("sigma")?.extract()?;
+        post.counts = get("counts")?.extract()?;
+        post.sum_rewards = get("sum_rewards")?.extract()?;
+        let n = arms.len();
+        if [
+            post.mu.len(),
+            post.sigma.len(),
+            post.counts.len(),
+            post.sum_rewards.len(),
+        ] != [n; 4]
+        {
+            return err("inconsistent LinearBandit state: lengths differ".into());
+        }
+        for i in 0..n {
+            gaussian::check_prior(&label(arms.name(py, i)), post.mu[i], post.sigma[i])
+                .map_err(value_error)?;
+        }
+        let seeds = SeedStream::new(get("seed_state")?.extract()?);
+        *self = LinearBandit { arms, post, seeds };
+        Ok(())
+    }
+
+    fn __copy__(&self, py: Python<'_>) -> Self {
+        LinearBandit {
+            arms: self.arms.clone_ref(py),
+            post: self.post.clone(),
+            seeds: self.seeds.clone(),
+        }
+    }
+
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> Self {
+        self.__copy__(py)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LinearBandit>()
+}

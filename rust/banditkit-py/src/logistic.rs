@@ -1,0 +1,398 @@
+//! `LogisticBandit`: ORTS and Full-TS, drop-in for orts' class (see spec/thompson.md). The maths
+//! is `banditkit_core::logistic`; this file maps names to indices and releases the GIL.
+use crate::arms::ArmIndex;
+use crate::convert::{self, err, value_error, Method};
+use crate::winprop::{ranked, select_count, split_requested};
+use banditkit_core::exact;
+use banditkit_core::logistic::{
+    odds_ratio_sampler, ArmCounts, LogisticState, OddsRatioSampler, Slot, UpdateOptions,
+};
+use banditkit_core::montecarlo;
+use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
+use pyo3::exceptions::PyRuntimeWarning;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use std::ffi::CString;
+
+#[pyclass(module = "banditkit_rs", name = "LogisticBandit")]
+pub struct LogisticBandit {
+    arms: ArmIndex,
+    state: LogisticState,
+    seeds: SeedStream,
+}
+
+/// `numpy.array(obj, dtype=float)`: its shape (as Python prints it, and as numbers) and data.
+fn float_array(obj: &Bound<'_, PyAny>) -> PyResult<(String, Vec<usize>, Vec<f64>)> {
+    let np = obj.py().import("numpy")?;
+    let kwargs = PyDict::new(obj.py());
+    kwargs.set_item("dtype", "float64")?;
+    let arr = np
+        .call_method("array", (obj,), Some(&kwargs))
+        .or_else(|e| err(format!("expected an array of numbers: {e}")))?;
+    let shape_obj = arr.getattr("shape")?;
+    let data: Vec<f64> = arr
+        .call_method0("ravel")?
+        .call_method0("tolist")?
+        .extract()?;
+    Ok((shape_obj.str()?.to_string(), shape_obj.extract()?, data))
+}
+
+/// The constructor's arguments as a state, with the Python backend's checks and messages.
+fn state_from(
+    mu: Option<&Bound<'_, PyAny>>,
+    sigma_inv: Option<&Bound<'_, PyAny>>,
+    k: usize,
+) -> PyResult<LogisticState> {
+    let (mu_shape, mu_dims, mu) = match mu.filter(|m| !m.is_none()) {
+        Some(m) => float_array(m)?,
+        None => ("(0,)".into(), vec![0], vec![]),
+    };
+    let (s_shape, s_dims, s) = match sigma_inv.filter(|s| !s.is_none()) {
+        Some(s) => float_array(s)?,
+        None => ("(0, 0)".into(), vec![0, 0], vec![]),
+    };
+    // Any empty array is the empty state.
+    if !(k == 0 && mu.is_empty() && s.is_empty()) {
+        if mu_dims != [k] {
+            return err(format!(
+                "mu must have shape ({k},) to match action_list, got {mu_shape}"
+            ));
+        }
+        if s_dims != [k, k] {
+            return err(format!(
+                "sigma_inv must have shape ({k}, {k}), got {s_shape}"
+            ));
+        }
+    }
+    LogisticState::new(mu, s).map_err(value_error)
+}
+
+fn warn_repairs(py: Python<'_>, sampler: &OddsRatioSampler) -> PyResult<()> {
+    if sampler.repairs > 0 {
+        let msg = format!(
+            "covariance matrix not positive semidefinite: added 0.001 to its diagonal {} time(s)",
+            sampler.repairs
+        );
+        let msg = CString::new(msg).expect("no NUL in the message");
+        PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &msg, 2)?;
+    }
+    Ok(())
+}
+
+impl LogisticBandit {
+    /// Indices of `names` (any iterable), rejecting unknown arms.
+    fn positions(&self, names: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        let mut out = Vec::new();
+        for name in names.try_iter()? {
+            let name = name?;
+            match self.arms.get(&name)? {
+                Some(i) => out.push(i),
+                None => return err(format!("unknown arm {}", name.repr()?)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn arms_at(&self, py: Python<'_>, positions: &[usize]) -> PyResult<ArmIndex> {
+        let names = PyList::new(py, positions.iter().map(|&i| self.arms.name(py, i)))?;
+        ArmIndex::from_list(py, names.as_any())
+    }
+
+    fn sigma_array<'py>(
+        py: Python<'py>,
+        state: &LogisticState,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let k = state.k();
+        PyArray1::from_vec(py, state.sigma_inv.clone()).reshape([k, k])
+    }
+}
+
+#[pymethods]
+impl LogisticBandit {
+    #[new]
+    #[pyo3(signature = (mu=None, sigma_inv=None, action_list=None, seed=None))]
+    fn new(
+        py: Python<'_>,
+        mu: Option<&Bound<'_, PyAny>>,
+        sigma_inv: Option<&Bound<'_, PyAny>>,
+        action_list: Option<&Bound<'_, PyAny>>,
+        seed: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let arms = match action_list.filter(|a| !a.is_none()) {
+            Some(list) if list.is_instance_of::<PyString>() => {
+                return err(format!(
+                    "action_list must be a list of names, got the string {}",
+                    list.repr()?
+                ));
+            }
+            Some(list) => ArmIndex::from_list(py, list)?,
+            None => ArmIndex::new(py),
+        };
+        let state = state_from(mu, sigma_inv, arms.len())?;
+        let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
+        Ok(LogisticBandit {
+            arms,
+            state,
+            seeds: SeedStream::new(seed),
+        })
+    }
+
+    /// Log-odds ratios against the reference, then the reference's log-odds (a copy).
+    #[getter]
+    fn mu<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_vec(py, self.state.mu.clone())
+    }
+
+    /// The posterior precision (a copy).
+    #[getter]
+    fn sigma_inv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        Self::sigma_array(py, &self.state)
+    }
+
+    #[getter]
+    fn action_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.arms.to_list(py)
+    }
+
+    fn get_models<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.arms.to_list(py)
+    }
+
+    /// `(mu, sigma_inv)` re-expressed for `action_list` (known arms, last = reference);
+    /// `(None, None)` for None or an empty list.
+    #[pyo3(signature = (action_list=None))]
+    fn get_par<'py>(
+        &self,
+        py: Python<'py>,
+        action_list: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let positions = match action_list.filter(|a| !a.is_none()) {
+            Some(list) => self.positions(list)?,
+            None => Vec::new(),
+        };
+        if positions.is_empty() {
+            return PyTuple::new(py, [py.None(), py.None()]);
+        }
+        let s = self.state.get_par(&positions).map_err(value_error)?;
+        let mu = PyArray1::from_vec(py, s.mu.clone()).into_any();
+        let sigma = Self::sigma_array(py, &s)?.into_any();
+        PyTuple::new(py, [mu, sigma])
+    }
+
+    /// Replace the state by `get_par(action_list)`.
+    fn transform(&mut self, py: Python<'_>, action_list: &Bound<'_, PyAny>) -> PyResult<()> {
+        let positions = self.positions(action_list)?;
+        let state = self.state.get_par(&positions).map_err(value_error)?;
+        self.arms = self.arms_at(py, &positions)?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Drop one arm; the reference stays unless it is the one dropped (then the last remaining
+    /// arm becomes the reference).
+    fn delete(&mut self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some(index) = self.arms.get(name)? else {
+            return err(format!("unknown arm {}", name.repr()?));
+        };
+        let state = self.state.delete(index).map_err(value_error)?;
+        let kept: Vec<usize> = (0..self.arms.len()).filter(|&i| i != index).collect();
+        self.arms = self.arms_at(py, &kept)?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Absorb `obs` (name -> [total, success]): ORTS if `odds_ratios_only`, else Full-TS.
+    /// All-or-nothing: every entry is validated before anything changes.
+    #[pyo3(signature = (obs, odds_ratios_only=true, remove_not_observed=false, decay=0.0))]
+    fn update(
+        slf: &Bound<'_, Self>,
+        obs: &Bound<'_, PyAny>,
+        odds_ratios_only: bool,
+        remove_not_observed: bool,
+        decay: f64,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let (keys, pairs) = convert::count_obs(obs)?;
+        convert::decay(decay)?;
+        let (state, batch) = {
+            let me = slf.borrow();
+            let mut batch = Vec::with_capacity(keys.len());
+            for (key, &(total, success)) in keys.iter().zip(&pairs) {
+                batch.push(ArmCounts {
+                    known: me.arms.get(key)?,
+                    total,
+                    success,
+                });
+            }
+            (me.state.clone(), batch)
+        };
+        let opts = UpdateOptions {
+            odds_ratios_only,
+            remove_not_observed,
+            decay,
+        };
+        let result = py
+            .detach(|| state.update(&batch, opts))
+            .map_err(value_error)?;
+        let Some((new_state, slots)) = result else {
+            return Ok(());
+        };
+        let mut me = slf.borrow_mut();
+        let names = PyList::empty(py);
+        for slot in slots {
+            match slot {
+                Slot::Known(i) => names.append(me.arms.name(py, i))?,
+                Slot::New(b) => names.append(&keys[b])?,
+            }
+        }
+        me.arms = ArmIndex::from_list(py, names.as_any())?;
+        me.state = new_state;
+        Ok(())
+    }
+
+    /// Probability that each requested arm has the highest success probability.
+    #[pyo3(signature = (action_list=None, draw=None, aggressive=1.0, seed=None, method="mc"))]
+    fn win_prop<'py>(
+        slf: &Bound<'py, Self>,
+        action_list: Option<&Bound<'py, PyAny>>,
+        draw: Option<&Bound<'py, PyAny>>,
+        aggressive: f64,
+        seed: Option<&Bound<'py, PyAny>>,
+        method: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let py = slf.py();
+        let draws = match draw {
+            Some(d) => convert::draws(d)?,
+            None => 100_000,
+        };
+        let g = convert::aggressive(aggressive)?;
+        let per_call = convert::seed(seed)?;
+        let method = convert::method(method)?;
+        // Copy what the kernel needs, then let go of the object before releasing the GIL.
+        let (req, sampler, seed) = {
+            let mut me = slf.borrow_mut();
+            let req = split_requested(py, &me.arms, action_list)?;
+            if !req.needs_kernel() {
+                (req, None, 0)
+            } else {
+                let sub = me.state.get_par(&req.observed).map_err(value_error)?;
+                let sampler = odds_ratio_sampler(&sub).map_err(value_error)?;
+                let seed = per_call.unwrap_or_else(|| me.seeds.next_seed());
+                (req, Some(sampler), seed)
+            }
+        };
+        let probs = match sampler {
+            Some(s) => {
+                warn_repairs(py, &s)?;
+                let probs = py.detach(|| match method {
+                    Method::MonteCarlo => {
+                        let counts =
+                            montecarlo::win_counts_mvn(&s.mean, &s.chol_lower, draws, seed);
+                        Ok(montecarlo::apply_aggressive(&counts, g))
+                    }
+                    Method::Exact => {
+                        // The repaired covariance of the odds ratios (reference row zero).
+                        let cov = lower_times_transpose(&s.chol_lower, s.mean.len());
+                        exact::prob_best_mvn(&s.mean, &cov, seed, exact::MVN_TOLERANCE)
+                            .map(|(p, _err)| montecarlo::sharpen(&p, g))
+                    }
+                });
+                Some(probs.map_err(value_error)?)
+            }
+            None => None,
+        };
+        req.to_dict(py, probs.as_deref())
+    }
+
+    /// The arm one joint posterior draw picks (n=1), or the n best of that draw, best first.
+    #[pyo3(signature = (n=None, seed=None))]
+    fn select<'py>(
+        &mut self,
+        py: Python<'py>,
+        n: Option<&Bound<'py, PyAny>>,
+        seed: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let per_call = convert::seed(seed)?;
+        let n = select_count(n, self.arms.len())?;
+        if self.arms.len() == 1 {
+            return ranked(py, &self.arms, &[0.0], n);
+        }
+        let sampler = odds_ratio_sampler(&self.state).map_err(value_error)?;
+        warn_repairs(py, &sampler)?;
+        let seed = per_call.unwrap_or_else(|| self.seeds.next_seed());
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let values = montecarlo::sample_mvn(&sampler.mean, &sampler.chol_lower, &mut rng);
+        ranked(py, &self.arms, &values, n)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let k = self.arms.len();
+        let reference = if k == 0 {
+            "None".to_string()
+        } else {
+            self.arms.name(py, k - 1).repr()?.to_string()
+        };
+        Ok(format!("LogisticBandit(arms={k}, reference={reference})"))
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("action_list", self.arms.to_list(py)?)?;
+        d.set_item("mu", self.state.mu.clone())?;
+        d.set_item("sigma_inv", self.state.sigma_inv.clone())?;
+        d.set_item("seed_state", self.seeds.state())?;
+        Ok(d)
+    }
+
+    fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = state.py();
+        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+            state.get_item(k)?.ok_or_else(|| {
+                pyo3::exceptions::PyValueError::new_err(format!("state lacks '{k}'"))
+            })
+        };
+        let arms = ArmIndex::from_list(py, &get("action_list")?)?;
+        let mu: Vec<f64> = get("mu")?.extract()?;
+        if mu.len() != arms.len() {
+            return err("inconsistent LogisticBandit state: lengths differ".into());
+        }
+        let st = LogisticState::new(mu, get("sigma_inv")?.extract()?).map_err(value_error)?;
+        let seeds = SeedStream::new(get("seed_state")?.extract()?);
+        *self = LogisticBandit {
+            arms,
+            state: st,
+            seeds,
+        };
+        Ok(())
+    }
+
+    fn __copy__(&self, py: Python<'_>) -> Self {
+        LogisticBandit {
+            arms: self.arms.clone_ref(py),
+            state: self.state.clone(),
+            seeds: self.seeds.clone(),
+        }
+    }
+
+    fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> Self {
+        self.__copy__(py)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LogisticBandit>()
+}
+
+/// `L L^T` for a row-major lower-triangular `n x n` factor.
+fn lower_times_transpose(l: &[f64], n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let v: f64 = (0..=j).map(|p| l[i * n + p] * l[j * n + p]).sum();
+            out[i * n + j] = v;
+            out[j * n + i] = v;
+        }
+    }
+    out
+}
