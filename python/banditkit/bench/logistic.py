@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from banditkit.bench.timing import Row, row
+from banditkit.bench.thompson import count_obs
+from banditkit.bench.timing import Row, backends, row
 from banditkit.python import _logistic_math as lm
 from banditkit.python.logistic import LogisticBandit as ReferenceLogisticBandit
 
 CASES = [(2, 1_000, 10_000), (5, 10_000, 50_000), (10, 100_000, 100_000)]
-
-
-def count_obs(arms: int, n_obs: int) -> dict[str, list[int]]:
-    """[n_obs, int(n_obs * (0.01 + 0.001 i))] per arm (the seed's scenario)."""
-    return {f"arm_{i}": [n_obs, int(n_obs * (0.01 + 0.001 * i))] for i in range(arms)}
 
 
 def scipy_newton_cg(problem: lm.MapProblem) -> np.ndarray:
@@ -43,19 +39,6 @@ class ScipyLogisticBandit(ReferenceLogisticBandit):
     _solve = staticmethod(scipy_newton_cg)
 
 
-def _backends() -> dict[str, object]:
-    import banditkit.python as py_backend
-
-    out: dict[str, object] = {"python": py_backend}
-    try:
-        import banditkit_rs
-
-        out["rust"] = banditkit_rs
-    except ImportError:
-        pass
-    return out
-
-
 def _orts():
     try:
         import orts
@@ -67,12 +50,12 @@ def _orts():
 
 def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
-    backends = _backends()
+    impls_by_name = backends()
     orts = _orts()
     for arms, n_obs, draws in CASES:
         obs = count_obs(arms, n_obs)
         update_case = f"{arms} arms x {n_obs:,} obs"
-        impls = {name: mod.LogisticBandit for name, mod in backends.items()}
+        impls = {name: mod.LogisticBandit for name, mod in impls_by_name.items()}
         impls["scipy-newton-cg"] = ScipyLogisticBandit
         for name, cls in impls.items():
             rows.append(
@@ -85,7 +68,7 @@ def run(quick: bool) -> list[Row]:
                 )
             )
         case = f"{arms} arms x {draws:,} draws"
-        for name, mod in backends.items():
+        for name, mod in impls_by_name.items():
             bandit = mod.LogisticBandit(seed=1)
             bandit.update(obs)
             rows.append(

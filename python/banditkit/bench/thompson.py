@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from banditkit.bench.timing import Row, row
+from banditkit.bench.timing import Row, backends, row
 
 LINEAR_CASES = [(2, 100, 10_000), (5, 1_000, 50_000), (10, 10_000, 100_000)]
 TSPAR_CASES = [(2, 1_000), (5, 10_000), (10, 100_000)]
@@ -39,25 +39,12 @@ def upstream_linear_win_prop(mu: list[float], sigma: list[float], draw: int) -> 
     return counts / draw
 
 
-def _backends() -> dict[str, object]:
-    import banditkit.python as py_backend
-
-    out: dict[str, object] = {"python": py_backend}
-    try:
-        import banditkit_rs
-
-        out["rust"] = banditkit_rs
-    except ImportError:
-        pass
-    return out
-
-
 def _linear(quick: bool) -> list[Row]:
     rows: list[Row] = []
     for arms, n_obs, draws in LINEAR_CASES:
         case = f"{arms} arms x {draws:,} draws"
         obs = linear_obs(arms, n_obs)
-        for name, mod in _backends().items():
+        for name, mod in backends().items():
             bandit = mod.LinearBandit(seed=1)
             rows.append(
                 row(
@@ -79,7 +66,7 @@ def _linear(quick: bool) -> list[Row]:
                     unit="draw x arm",
                 )
             )
-        ref = _backends()["python"].LinearBandit()
+        ref = backends()["python"].LinearBandit()
         ref.update(obs)
         mu, sigma = list(ref.mu.values()), list(ref.sigma.values())
         rows.append(
@@ -99,7 +86,7 @@ def _linear(quick: bool) -> list[Row]:
 
 def _tspar(quick: bool) -> list[Row]:
     rows: list[Row] = []
-    impls = dict(_backends())
+    impls = dict(backends())
     try:
         import orts
 
@@ -130,7 +117,7 @@ def _draw_scaling(quick: bool) -> list[Row]:
     rows: list[Row] = []
     obs = linear_obs(5, 1_000)
     scales = [1_000, 10_000, 100_000, 1_000_000]
-    for name, mod in _backends().items():
+    for name, mod in backends().items():
         bandit = mod.LinearBandit(seed=1)
         bandit.update(obs)
         for draws in scales:
@@ -163,7 +150,7 @@ print(json.dumps([med, reps]))
 def _threads(quick: bool) -> list[Row]:
     """10 arms x 1,000,000 draws with RAYON_NUM_THREADS=1 and 2, each in a fresh process."""
     rows: list[Row] = []
-    if "rust" not in _backends():
+    if "rust" not in backends():
         return rows
     for threads in (1, 2):
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import statistics
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import TypedDict
 
 
@@ -74,3 +76,13 @@ def row(
     if note:
         r["note"] = note
     return r
+
+
+def backends() -> dict[str, ModuleType]:
+    """The backends to time: "python" always, "rust" when the extension imports."""
+    out = {"python": importlib.import_module("banditkit.python")}
+    try:
+        out["rust"] = importlib.import_module("banditkit_rs")
+    except ImportError:
+        pass
+    return out

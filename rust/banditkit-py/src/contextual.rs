@@ -95,6 +95,28 @@ impl LinearBase {
 
     /// Waits (GIL released) while another thread runs a detached call on this object. Under
     /// the GIL nothing can start one between this returning and the caller's borrow.
+    /// Validated copies of `partial_fit`/`fit` inputs: contexts, arm indices, rewards.
+    #[allow(non_snake_case)]
+    #[allow(clippy::type_complexity)]
+    fn fit_inputs(
+        slf: &Bound<'_, Self>,
+        X: &Bound<'_, PyAny>,
+        arms: &Bound<'_, PyAny>,
+        rewards: &Bound<'_, PyAny>,
+    ) -> PyResult<(Vec<f64>, Vec<usize>, Vec<f64>)> {
+        let me = slf.borrow();
+        me.ready()?;
+        let (x, _) = batch(X, me.policy.config().n_features)?;
+        let mut idx = Vec::new();
+        for a in arms
+            .try_iter()
+            .map_err(|_| verr("arms must be a list of arms"))?
+        {
+            idx.push(me.index(&a?)?);
+        }
+        Ok((x, idx, Self::rewards(rewards)?))
+    }
+
     fn wait_ready(slf: &Bound<'_, Self>) {
         while slf.borrow().busy {
             slf.py().detach(std::thread::yield_now);
@@ -280,19 +302,7 @@ impl LinearBase {
         rewards: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         Self::wait_ready(slf);
-        let (x, idx, r) = {
-            let me = slf.borrow();
-            me.ready()?;
-            let (x, _) = batch(X, me.policy.config().n_features)?;
-            let mut idx = Vec::new();
-            for a in arms
-                .try_iter()
-                .map_err(|_| verr("arms must be a list of arms"))?
-            {
-                idx.push(me.index(&a?)?);
-            }
-            (x, idx, Self::rewards(rewards)?)
-        };
+        let (x, idx, r) = Self::fit_inputs(slf, X, arms, rewards)?;
         Self::with_policy_detached(slf, |p| p.partial_fit(&x, &idx, &r))?.map_err(core_err)
     }
 
@@ -304,19 +314,7 @@ impl LinearBase {
         rewards: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         Self::wait_ready(slf);
-        let (x, idx, r) = {
-            let me = slf.borrow();
-            me.ready()?;
-            let (x, _) = batch(X, me.policy.config().n_features)?;
-            let mut idx = Vec::new();
-            for a in arms
-                .try_iter()
-                .map_err(|_| verr("arms must be a list of arms"))?
-            {
-                idx.push(me.index(&a?)?);
-            }
-            (x, idx, Self::rewards(rewards)?)
-        };
+        let (x, idx, r) = Self::fit_inputs(slf, X, arms, rewards)?;
         Self::with_policy_detached(slf, |p| {
             let mut fresh = p.clone();
             fresh.reset();
@@ -508,10 +506,7 @@ impl LinearBase {
         let me = slf.borrow();
         me.ready()?;
         let cfg = me.policy.config();
-        let param = match me.policy.scoring() {
-            Scoring::Ucb { alpha } => alpha,
-            Scoring::Ts { v } => v,
-        };
+        let param = me.policy.scoring().parameter();
         let args = (
             me.arms(py)?,
             cfg.n_features,

@@ -347,11 +347,7 @@ impl LogisticBandit {
 
     fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
         let py = state.py();
-        let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
-            state.get_item(k)?.ok_or_else(|| {
-                pyo3::exceptions::PyValueError::new_err(format!("state lacks '{k}'"))
-            })
-        };
+        let get = |k: &str| convert::state_item(state, k);
         let arms = ArmIndex::from_list(py, &get("action_list")?)?;
         let mu: Vec<f64> = get("mu")?.extract()?;
         if mu.len() != arms.len() {

@@ -33,6 +33,16 @@ pub enum Scoring {
     Ts { v: f64 },
 }
 
+impl Scoring {
+    /// The policy's one parameter: LinUCB's `alpha` or LinTS's `v`.
+    pub fn parameter(self) -> f64 {
+        match self {
+            Scoring::Ucb { alpha } => alpha,
+            Scoring::Ts { v } => v,
+        }
+    }
+}
+
 /// Rows per rayon task in batch calls (results do not depend on it).
 const ROWS_PER_TASK: usize = 64;
 

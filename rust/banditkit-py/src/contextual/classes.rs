@@ -39,27 +39,11 @@ impl LinUCB {
 
     #[getter]
     fn alpha(slf: PyRef<'_, Self>) -> f64 {
-        match slf.as_super().policy.scoring() {
-            Scoring::Ucb { alpha } => alpha,
-            Scoring::Ts { v } => v,
-        }
+        slf.as_super().policy.scoring().parameter()
     }
 
     fn __repr__(slf: PyRef<'_, Self>) -> String {
-        let b = slf.as_super();
-        let c = b.policy.config();
-        format!(
-            "LinUCB(n_arms={}, n_features={}, alpha={}, l2_lambda={}, window_size={}, gamma={})",
-            b.labels.len(),
-            c.n_features,
-            match b.policy.scoring() {
-                Scoring::Ucb { alpha } => alpha,
-                Scoring::Ts { v } => v,
-            },
-            c.l2_lambda,
-            c.window_size,
-            c.gamma
-        )
+        repr("LinUCB", "alpha", slf.as_super())
     }
 }
 
@@ -97,26 +81,24 @@ impl LinTS {
 
     #[getter]
     fn v(slf: PyRef<'_, Self>) -> f64 {
-        match slf.as_super().policy.scoring() {
-            Scoring::Ucb { alpha } => alpha,
-            Scoring::Ts { v } => v,
-        }
+        slf.as_super().policy.scoring().parameter()
     }
 
     fn __repr__(slf: PyRef<'_, Self>) -> String {
-        let b = slf.as_super();
-        let c = b.policy.config();
-        format!(
-            "LinTS(n_arms={}, n_features={}, v={}, l2_lambda={}, window_size={}, gamma={})",
-            b.labels.len(),
-            c.n_features,
-            match b.policy.scoring() {
-                Scoring::Ucb { alpha } => alpha,
-                Scoring::Ts { v } => v,
-            },
-            c.l2_lambda,
-            c.window_size,
-            c.gamma
-        )
+        repr("LinTS", "v", slf.as_super())
     }
+}
+
+/// `Name(n_arms=.., n_features=.., param=.., l2_lambda=.., window_size=.., gamma=..)`.
+fn repr(name: &str, param: &str, b: &LinearBase) -> String {
+    let c = b.policy.config();
+    format!(
+        "{name}(n_arms={}, n_features={}, {param}={}, l2_lambda={}, window_size={}, gamma={})",
+        b.labels.len(),
+        c.n_features,
+        b.policy.scoring().parameter(),
+        c.l2_lambda,
+        c.window_size,
+        c.gamma
+    )
 }
