@@ -271,7 +271,9 @@ def test_memory_that_grows_with_the_rounds_is_flagged(extra_policies):
     assert leaky["grows_with_rounds"] and leaky["rss_growth_mb"] > 20
     assert not oracle["grows_with_rounds"] and oracle["rss_growth_mb"] < report.GROWTH_FLAG_MB
     curve = leaky["rss_growth_curve_mb"]
-    assert len(curve) == len(doc["checkpoints"]) and curve[-1] > curve[len(curve) // 2] > 10
+    # Still rising in the second half. (How much shows by mid-run depends on how much freed heap
+    # earlier tests left in this process for the leak to reuse before RSS grows.)
+    assert len(curve) == len(doc["checkpoints"]) and curve[-1] > curve[len(curve) // 2] + 5
     assert "memory keeps growing with the rounds: leaky" in report.table(doc)
 
 
