@@ -81,6 +81,44 @@ def _linear(quick: bool) -> list[Row]:
                 note="orts LinearBandit kernel, re-created",
             )
         )
+    rows.extend(_linear_tied(quick))
+    return rows
+
+
+def _linear_tied(quick: bool) -> list[Row]:
+    """10 identical posteriors: every arm contends in every draw, so the Rust kernel cannot
+    skip dominated arms (the worst case for it; the seed's scenario separates the arms)."""
+    rows: list[Row] = []
+    arms, draws = 10, 100_000
+    case = f"{arms} tied arms x {draws:,} draws"
+    obs = {f"arm_{i}": [1.0] for i in range(arms)}
+    for name, mod in backends().items():
+        bandit = mod.LinearBandit(seed=1)
+        bandit.update(obs)
+        rows.append(
+            row(
+                "linear.win_prop",
+                case,
+                name,
+                lambda b=bandit: b.win_prop(draw=draws),
+                quick=quick,
+                per=draws * arms,
+                unit="draw x arm",
+            )
+        )
+    mu, sigma = [0.5] * arms, [0.5**0.5] * arms
+    rows.append(
+        row(
+            "linear.win_prop",
+            case,
+            "upstream",
+            lambda: upstream_linear_win_prop(mu, sigma, draws),
+            quick=quick,
+            per=draws * arms,
+            unit="draw x arm",
+            note="orts LinearBandit kernel, re-created",
+        )
+    )
     return rows
 
 

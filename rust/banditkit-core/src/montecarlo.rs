@@ -9,7 +9,7 @@
 //! `gaussian_draw_major` bench). The winner of a draw is its first maximum (ties go to the lowest
 //! index, like `numpy.argmax`). Inputs are validated by the callers; here only `debug_assert!`.
 use crate::gamma::BetaSampler;
-use crate::normal::{fill_normal, fill_standard_normal, standard_normal};
+use crate::normal::{fill_normal, fill_standard_normal, max_abs_standard_normal, standard_normal};
 use crate::rng::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
@@ -20,16 +20,29 @@ pub const CHUNK_DRAWS: usize = 1024;
 struct ChunkBuffers {
     values: Vec<f64>,
     best: Vec<f64>,
-    winner: Vec<u64>,
+    /// Winning arm index per draw, as f64 so that comparing indices vectorises like values.
+    winner: Vec<f64>,
+}
+
+/// The order arms are sampled in within a chunk, and what may be skipped.
+struct Plan<'a> {
+    /// Arms in sampling order (a permutation of `0..arms`).
+    order: &'a [usize],
+    /// `upper[arm]`: no value the arm's sampler can produce exceeds it (`None`: no pruning).
+    /// An arm whose bound is below every draw's current best cannot win any draw of the chunk
+    /// and is not sampled at all. That is exact: the values it would have drawn could not
+    /// change a winner, and later arms still draw fresh, independent random numbers.
+    upper: Option<&'a [f64]>,
 }
 
 /// Counts, for `arms` arms, how often each arm wins among `draws` joint draws.
 /// `fill_arm(arm, rng, scratch, out)` writes that arm's values for the current chunk into
-/// `out`; it is called for arms `0, 1, ..., arms-1` in that order within each chunk.
+/// `out`; it is called in `plan.order` within each chunk (skipping pruned arms).
 fn win_counts_chunked<S, M, F>(
     arms: usize,
     draws: u64,
     seed: u64,
+    plan: Plan<'_>,
     make_scratch: M,
     fill_arm: F,
 ) -> Vec<u64>
@@ -46,7 +59,7 @@ where
         let buffers = ChunkBuffers {
             values: vec![0.0; CHUNK_DRAWS],
             best: vec![0.0; CHUNK_DRAWS],
-            winner: vec![0; CHUNK_DRAWS],
+            winner: vec![0.0; CHUNK_DRAWS],
         };
         (buffers, make_scratch(), vec![0u64; arms])
     };
@@ -61,11 +74,20 @@ where
                 &mut buf.winner[..n],
                 &mut buf.values[..n],
             );
-            fill_arm(0, &mut rng, &mut scratch, best);
-            winner.fill(0);
-            for arm in 1..arms {
+            let first = plan.order[0];
+            fill_arm(first, &mut rng, &mut scratch, best);
+            winner.fill(first as f64);
+            for &arm in &plan.order[1..] {
+                if let Some(upper) = plan.upper {
+                    // Any one draw's best bounds the lowest from above: a cheap first test.
+                    if upper[arm] < best[0]
+                        && upper[arm] < best.iter().copied().fold(f64::INFINITY, f64::min)
+                    {
+                        continue;
+                    }
+                }
                 fill_arm(arm, &mut rng, &mut scratch, values);
-                keep_best(values, best, winner, arm as u64);
+                keep_best(values, best, winner, arm as f64);
             }
             for &w in winner.iter() {
                 counts[w as usize] += 1;
@@ -82,15 +104,16 @@ where
         )
 }
 
-/// Strictly greater replaces, so earlier arms keep ties. Written with bit masks so it stays
+/// A greater value replaces, and so does an equal one from a lower-indexed arm, so ties go to
+/// the lowest index whatever order the arms are sampled in. Written with bit masks so it stays
 /// branch-free (a branch here mispredicts about half the time when arms are close) and
 /// vectorises. (An AVX2 copy of this loop measured slower than the SSE2 one, so there is none.)
 #[inline]
-fn keep_best(values: &[f64], best: &mut [f64], winner: &mut [u64], arm: u64) {
+fn keep_best(values: &[f64], best: &mut [f64], winner: &mut [f64], arm: f64) {
     for ((&v, b), w) in values.iter().zip(best.iter_mut()).zip(winner.iter_mut()) {
-        let mask = ((v > *b) as u64).wrapping_neg();
+        let mask = ((v > *b) as u64 | ((v == *b) as u64 & (arm < *w) as u64)).wrapping_neg();
         *b = f64::from_bits((b.to_bits() & !mask) | (v.to_bits() & mask));
-        *w = (*w & !mask) | (arm & mask);
+        *w = f64::from_bits((w.to_bits() & !mask) | (arm.to_bits() & mask));
     }
 }
 
@@ -99,10 +122,28 @@ pub fn win_counts_gaussian(mu: &[f64], sigma: &[f64], draws: u64, seed: u64) -> 
     debug_assert_eq!(mu.len(), sigma.len());
     debug_assert!(mu.iter().all(|m| m.is_finite()));
     debug_assert!(sigma.iter().all(|s| s.is_finite() && *s >= 0.0));
+    // Sample the likely winners first so that dominated arms can be skipped (see `Plan`).
+    let mut order: Vec<usize> = (0..mu.len()).collect();
+    order.sort_by(|&a, &b| mu[b].total_cmp(&mu[a]));
+    let z_max = max_abs_standard_normal();
+    let upper: Vec<f64> = mu
+        .iter()
+        .zip(sigma)
+        .map(|(&m, &s)| {
+            let bound = m + s * z_max;
+            // A few ulps of slack for the rounding of `mu + sigma * z` itself.
+            bound + 4.0 * f64::EPSILON * (m.abs() + s * z_max)
+        })
+        .collect();
+    let plan = Plan {
+        order: &order,
+        upper: Some(&upper),
+    };
     win_counts_chunked(
         mu.len(),
         draws,
         seed,
+        plan,
         || (),
         |arm, rng, _, out| fill_normal(rng, mu[arm], sigma[arm], out),
     )
@@ -117,10 +158,15 @@ pub fn win_counts_beta(alpha: &[f64], beta: &[f64], draws: u64, seed: u64) -> Ve
         .zip(beta)
         .map(|(&a, &b)| BetaSampler::new(a, b))
         .collect();
+    let order: Vec<usize> = (0..alpha.len()).collect();
     win_counts_chunked(
         alpha.len(),
         draws,
         seed,
+        Plan {
+            order: &order,
+            upper: None,
+        },
         || (),
         |arm, rng, _, out| {
             let s = &samplers[arm];
@@ -147,9 +193,22 @@ pub fn win_counts_mvn(
     // Arm i draws z_i and combines z_0..z_i, which are all in the scratch by then since arms
     // come in order: x_i = mean_i + sum_{k <= i} L[i,k] z_k.
     let make_scratch = || vec![0.0; n * CHUNK_DRAWS];
-    win_counts_chunked(n, draws, seed, make_scratch, |i, rng, z, out| {
+    // Arm i combines the normals of arms 0..=i, so the arms go in index order, unpruned.
+    let order: Vec<usize> = (0..n).collect();
+    let plan = Plan {
+        order: &order,
+        upper: None,
+    };
+    // z_i is drawn only if some arm uses it (column i of L not all zero): a fixed arm, such as
+    // LogisticBandit's reference, costs no normals.
+    let used: Vec<bool> = (0..n)
+        .map(|i| (i..n).any(|j| l[j * n + i] != 0.0))
+        .collect();
+    win_counts_chunked(n, draws, seed, plan, make_scratch, |i, rng, z, out| {
         let len = out.len();
-        fill_standard_normal(rng, &mut z[i * CHUNK_DRAWS..i * CHUNK_DRAWS + len]);
+        if used[i] {
+            fill_standard_normal(rng, &mut z[i * CHUNK_DRAWS..i * CHUNK_DRAWS + len]);
+        }
         out.fill(mean[i]);
         for k in 0..=i {
             let lik = l[i * n + k];

@@ -82,6 +82,14 @@ fn slow_path(mut rng: Xoshiro256PlusPlus, i: usize, v: f64) -> (Option<f64>, Xos
     ((y < density(v)).then_some(v), rng)
 }
 
+/// No draw of this sampler exceeds this in absolute value: the fast path and wedges stay within
+/// the base layer's edge `R`, and the tail returns `R - ln(u) / R` with `u >= 2^-53` (the
+/// smallest value of `next_f64_open0`), so at most `R + 53 ln 2 / R` (about 13.7).
+pub fn max_abs_standard_normal() -> f64 {
+    let r = x(1);
+    r + 53.0 * std::f64::consts::LN_2 / r
+}
+
 /// One standard normal draw.
 #[inline]
 pub fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f64 {

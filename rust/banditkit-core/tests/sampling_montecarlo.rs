@@ -185,10 +185,12 @@ fn mvn_with_a_zero_row_and_correlation() {
 
 #[test]
 fn mvn_with_diagonal_factor_equals_independent_gaussians() {
-    // Same stream consumption and arithmetic: the counts are identical, not just close.
-    let mu = [0.0, 0.1, -0.1];
-    let sigma = [1.0, 0.5, 2.0];
-    let l = [1.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, 2.0];
+    // Same stream consumption and arithmetic: the counts are identical, not just close. (Means
+    // in descending order, so the Gaussian kernel samples in index order too, and spreads wide
+    // enough that no arm is ever pruned.)
+    let mu = [0.1, 0.0, -0.1];
+    let sigma = [0.5, 1.0, 2.0];
+    let l = [0.5, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0];
     let draws = 20 * CHUNK_DRAWS as u64 + 3;
     assert_eq!(
         win_counts_mvn(&mu, &l, draws, 5),
@@ -257,4 +259,46 @@ fn single_joint_draws() {
         .filter(|_| first_argmax(&sample_mvn(&[0.1, 0.0], &l, &mut rng)) == Some(0))
         .count() as u64;
     assert_proportion(picks, n, normal_cdf(0.1 / 0.4f64.sqrt()), "select mvn");
+}
+
+#[test]
+fn pruning_dominated_arms_keeps_the_probabilities() {
+    // Tight, well separated posteriors (the benchmark's shape): most arms are never sampled,
+    // and the counts still match the exact two-way comparisons within 5 standard errors.
+    let draws = 400_000u64;
+    let mu = [1.0, 1.9, 1.88, 1.5, 1.89];
+    let sigma = [0.005, 0.01, 0.01, 0.005, 0.002];
+    let c = win_counts_gaussian(&mu, &sigma, draws, 11);
+    assert_eq!(c.iter().sum::<u64>(), draws);
+    assert_eq!(c[0] + c[3], 0);
+    // Arms 1, 2, 4 contend; compare against numerical integration of
+    // P_i = int phi_i(x) prod_{j != i} Phi_j(x) dx.
+    let contenders = [1usize, 2, 4];
+    for &i in &contenders {
+        let p = integrate_win_prob(&mu, &sigma, i);
+        assert_proportion(c[i], draws, p, "pruned gaussian");
+    }
+    // Point masses: equal values tie, the lower index wins even though it is sampled later.
+    let c = win_counts_gaussian(&[0.5, 1.0, 1.0], &[0.0, 0.0, 0.0], 5000, 1);
+    assert_eq!(c, vec![0, 5000, 0]);
+}
+
+/// `P(arm i is the largest)` for independent normals, by the trapezoidal rule on a fine grid.
+fn integrate_win_prob(mu: &[f64], sigma: &[f64], i: usize) -> f64 {
+    let (lo, hi) = (mu[i] - 10.0 * sigma[i], mu[i] + 10.0 * sigma[i]);
+    let n = 200_000;
+    let h = (hi - lo) / n as f64;
+    (0..=n)
+        .map(|k| {
+            let x = lo + k as f64 * h;
+            let z = (x - mu[i]) / sigma[i];
+            let dens = (-0.5 * z * z).exp() / (sigma[i] * (2.0 * std::f64::consts::PI).sqrt());
+            let others: f64 = (0..mu.len())
+                .filter(|&j| j != i)
+                .map(|j| normal_cdf((x - mu[j]) / sigma[j]))
+                .product();
+            let w = if k == 0 || k == n { 0.5 } else { 1.0 };
+            w * dens * others * h
+        })
+        .sum()
 }

@@ -16,8 +16,9 @@ pub struct LinearBandit {
     seeds: SeedStream,
 }
 
-/// Rewards for one arm as a flat vector: a number, a list/tuple of numbers, or a 0-d/1-d array.
-fn rewards(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+/// Rewards for one arm, validated and summarised as (n, sum): a number, a list/tuple of
+/// numbers, or a 0-d/1-d array.
+fn reward_summary(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(u64, f64)> {
     let type_err = || {
         pyo3::exceptions::PyValueError::new_err(format!(
             "Rewards must be a number, list, tuple, or array, got {} for action '{}'",
@@ -29,6 +30,7 @@ fn rewards(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Vec<f6
             label(name)
         ))
     };
+    let check = |r: &[f64]| gaussian::check_rewards(&label(name), r).map_err(value_error);
     if convert::is_ndarray(value)? {
         let arr = value
             .call_method1("astype", ("float64",))
@@ -41,10 +43,10 @@ fn rewards(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Vec<f6
                 label(name)
             ));
         }
-        return Ok(match arr.as_slice() {
-            Ok(s) => s.to_vec(),
-            Err(_) => arr.as_array().iter().copied().collect(),
-        });
+        return match arr.as_slice() {
+            Ok(s) => check(s),
+            Err(_) => check(&arr.as_array().iter().copied().collect::<Vec<f64>>()),
+        };
     }
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
         let mut out = Vec::with_capacity(value.len()?);
@@ -59,7 +61,7 @@ fn rewards(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Vec<f6
             }
             out.push(v.extract::<f64>().map_err(|_| type_err())?);
         }
-        return Ok(out);
+        return check(&out);
     }
     if value.is_instance_of::<PyString>()
         || value.is_instance_of::<PyBool>()
@@ -68,8 +70,8 @@ fn rewards(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<Vec<f6
     {
         return Err(type_err());
     }
-    // int, float, bool and NumPy scalars: anything with __float__.
-    Ok(vec![value.extract::<f64>().map_err(|_| type_err())?])
+    // int, float and NumPy scalars: anything with __float__.
+    check(&[value.extract::<f64>().map_err(|_| type_err())?])
 }
 
 fn dict_of<'py, T: IntoPyObject<'py> + Copy>(
@@ -201,8 +203,7 @@ impl LinearBandit {
         // Validate every entry before anything changes.
         let mut parsed = Vec::with_capacity(items.len());
         for (key, value) in &items {
-            let r = rewards(key, value)?;
-            let (n, sum) = gaussian::check_rewards(&label(key), &r).map_err(value_error)?;
+            let (n, sum) = reward_summary(key, value)?;
             if n > 0 {
                 parsed.push((key, n, sum));
             }
