@@ -63,6 +63,19 @@ impl GammaSampler {
         }
     }
 
+    /// `(lowest, highest)` value [`Self::sample`] can return: the candidate is `d (1 + c x)^3`
+    /// with `|x| <= z_max` (the normal sampler's bound), and the boost multiplies by
+    /// `U^(1/a)` with `2^-53 <= U <= 1`.
+    pub fn range(&self, z_max: f64) -> (f64, f64) {
+        let cube = |v: f64| v * v * v;
+        let hi = self.d * cube(1.0 + self.c * z_max);
+        let lo = self.d * cube((1.0 - self.c * z_max).max(0.0));
+        match self.boost {
+            None => (lo, hi),
+            Some(inv_a) => (lo * (2f64).powf(-53.0 * inv_a), hi),
+        }
+    }
+
     /// The logarithm of one Gamma draw, finite even when the draw itself underflows.
     #[inline]
     pub fn sample_ln(&self, rng: &mut Xoshiro256PlusPlus) -> f64 {
@@ -94,6 +107,15 @@ impl BetaSampler {
             y: GammaSampler::new(b),
             log_space: a < 1.0 || b < 1.0,
         }
+    }
+
+    /// No draw of [`Self::sample`] exceeds this: `X / (X + Y)` grows with X and falls with Y.
+    pub fn upper_bound(&self, z_max: f64) -> f64 {
+        let (_, x_hi) = self.x.range(z_max);
+        let (y_lo, _) = self.y.range(z_max);
+        let bound = x_hi / (x_hi + y_lo);
+        // Slack for the rounding of the sampled ratio (or its log-space form).
+        (bound * (1.0 + 1e-12)).min(1.0)
     }
 
     /// One Beta draw in [0, 1] (never NaN).

@@ -158,14 +158,19 @@ pub fn win_counts_beta(alpha: &[f64], beta: &[f64], draws: u64, seed: u64) -> Ve
         .zip(beta)
         .map(|(&a, &b)| BetaSampler::new(a, b))
         .collect();
-    let order: Vec<usize> = (0..alpha.len()).collect();
+    // Likely winners (highest means) first, so dominated arms can be skipped (see `Plan`).
+    let mut order: Vec<usize> = (0..alpha.len()).collect();
+    let mean = |i: usize| alpha[i] / (alpha[i] + beta[i]);
+    order.sort_by(|&a, &b| mean(b).total_cmp(&mean(a)));
+    let z_max = max_abs_standard_normal();
+    let upper: Vec<f64> = samplers.iter().map(|s| s.upper_bound(z_max)).collect();
     win_counts_chunked(
         alpha.len(),
         draws,
         seed,
         Plan {
             order: &order,
-            upper: None,
+            upper: Some(&upper),
         },
         || (),
         |arm, rng, _, out| {
