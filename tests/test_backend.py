@@ -74,7 +74,19 @@ def test_unknown_backend_name_is_an_error():
     assert "must be 'rust' or 'python'" in out.stderr
 
 
-@pytest.mark.parametrize("name", ["LinearBandit", "TSPar", "LogisticBandit"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LinearBandit",
+        "TSPar",
+        "LogisticBandit",
+        "LinUCB",
+        "LinTS",
+        "prob_best_gaussian",
+        "prob_best_beta",
+        "prob_best_mvn",
+    ],
+)
 def test_drop_in_import_names(name):
     import banditkit
     import banditkit.python

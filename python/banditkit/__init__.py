@@ -12,20 +12,24 @@ from banditkit._backend import backend
 
 __version__ = "0.1.0"
 
-_PUBLIC = (
+# Both backends define every name below (tests/test_backend.py checks it).
+LinearBandit = _impl.LinearBandit
+TSPar = _impl.TSPar
+LogisticBandit = _impl.LogisticBandit
+LinUCB = _impl.LinUCB
+LinTS = _impl.LinTS
+prob_best_gaussian = _impl.prob_best_gaussian
+prob_best_beta = _impl.prob_best_beta
+prob_best_mvn = _impl.prob_best_mvn
+
+__all__ = [
+    "backend",
     "LinearBandit",
     "TSPar",
     "LogisticBandit",
+    "LinUCB",
+    "LinTS",
     "prob_best_gaussian",
     "prob_best_beta",
     "prob_best_mvn",
-    "LinUCB",
-    "LinTS",
-)
-
-__all__ = ["backend", "__version__"]
-for _name in _PUBLIC:
-    if hasattr(_impl, _name):
-        globals()[_name] = getattr(_impl, _name)
-        __all__.append(_name)
-del _name
+]
