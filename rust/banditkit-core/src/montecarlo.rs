@@ -55,6 +55,8 @@ where
         return vec![draws; arms];
     }
     let chunks = draws.div_ceil(CHUNK_DRAWS as u64);
+    // Sampled in index order, a later arm never needs to win a tie: a cheaper comparison.
+    let in_index_order = plan.order.windows(2).all(|w| w[0] < w[1]);
     let new_worker = || {
         let buffers = ChunkBuffers {
             values: vec![0.0; CHUNK_DRAWS],
@@ -87,7 +89,11 @@ where
                     }
                 }
                 fill_arm(arm, &mut rng, &mut scratch, values);
-                keep_best(values, best, winner, arm as f64);
+                if in_index_order {
+                    keep_greater(values, best, winner, arm as f64);
+                } else {
+                    keep_best(values, best, winner, arm as f64);
+                }
             }
             for &w in winner.iter() {
                 counts[w as usize] += 1;
@@ -112,6 +118,16 @@ where
 fn keep_best(values: &[f64], best: &mut [f64], winner: &mut [f64], arm: f64) {
     for ((&v, b), w) in values.iter().zip(best.iter_mut()).zip(winner.iter_mut()) {
         let mask = ((v > *b) as u64 | ((v == *b) as u64 & (arm < *w) as u64)).wrapping_neg();
+        *b = f64::from_bits((b.to_bits() & !mask) | (v.to_bits() & mask));
+        *w = f64::from_bits((w.to_bits() & !mask) | (arm.to_bits() & mask));
+    }
+}
+
+/// [`keep_best`] for arms sampled in index order: only a strictly greater value replaces.
+#[inline]
+fn keep_greater(values: &[f64], best: &mut [f64], winner: &mut [f64], arm: f64) {
+    for ((&v, b), w) in values.iter().zip(best.iter_mut()).zip(winner.iter_mut()) {
+        let mask = ((v > *b) as u64).wrapping_neg();
         *b = f64::from_bits((b.to_bits() & !mask) | (v.to_bits() & mask));
         *w = f64::from_bits((w.to_bits() & !mask) | (arm.to_bits() & mask));
     }
