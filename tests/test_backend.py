@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+import banditkit
+
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "BANDITKIT_BACKEND"}
@@ -74,21 +76,8 @@ def test_unknown_backend_name_is_an_error():
     assert "must be 'rust' or 'python'" in out.stderr
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "LinearBandit",
-        "TSPar",
-        "LogisticBandit",
-        "LinUCB",
-        "LinTS",
-        "prob_best_gaussian",
-        "prob_best_beta",
-        "prob_best_mvn",
-    ],
-)
+@pytest.mark.parametrize("name", [n for n in banditkit.__all__ if n != "backend"])
 def test_drop_in_import_names(name):
-    import banditkit
     import banditkit.python
     import banditkit_rs
 

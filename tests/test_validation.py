@@ -91,6 +91,9 @@ BAD_REWARDS = [
     # A good entry first, a bad one later: nothing at all may change, no arm may appear.
     ({"a": [1.0], "new": [2.0], "b": [NAN]}, "^Rewards must be finite, got .* for action 'b'"),
     ({"new": [1.0], "b": "x"}, "^Rewards must be a number, list, tuple, or array"),
+    # Each reward is finite but their sum is not.
+    ({"a": [1e308, 1e308]}, "^Rewards are too large: their sum overflows for action 'a'"),
+    ({"a": np.full(16, 1.7e308)}, "^Rewards are too large: their sum overflows"),
 ]
 
 

@@ -133,14 +133,21 @@ fn keep_greater(values: &[f64], best: &mut [f64], winner: &mut [f64], arm: f64) 
     }
 }
 
+/// Arm indices by decreasing `key` (ties keep index order): the sampling order that lets
+/// likely winners set the bar before dominated arms come up.
+fn descending(key: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..key.len()).collect();
+    order.sort_by(|&a, &b| key[b].total_cmp(&key[a]));
+    order
+}
+
 /// Wins per arm for independent `N(mu[i], sigma[i])` arms (`sigma[i] == 0`: a point mass).
 pub fn win_counts_gaussian(mu: &[f64], sigma: &[f64], draws: u64, seed: u64) -> Vec<u64> {
     debug_assert_eq!(mu.len(), sigma.len());
     debug_assert!(mu.iter().all(|m| m.is_finite()));
     debug_assert!(sigma.iter().all(|s| s.is_finite() && *s >= 0.0));
     // Sample the likely winners first so that dominated arms can be skipped (see `Plan`).
-    let mut order: Vec<usize> = (0..mu.len()).collect();
-    order.sort_by(|&a, &b| mu[b].total_cmp(&mu[a]));
+    let order = descending(mu);
     let z_max = max_abs_standard_normal();
     let upper: Vec<f64> = mu
         .iter()
@@ -175,9 +182,8 @@ pub fn win_counts_beta(alpha: &[f64], beta: &[f64], draws: u64, seed: u64) -> Ve
         .map(|(&a, &b)| BetaSampler::new(a, b))
         .collect();
     // Likely winners (highest means) first, so dominated arms can be skipped (see `Plan`).
-    let mut order: Vec<usize> = (0..alpha.len()).collect();
-    let mean = |i: usize| alpha[i] / (alpha[i] + beta[i]);
-    order.sort_by(|&a, &b| mean(b).total_cmp(&mean(a)));
+    let means: Vec<f64> = alpha.iter().zip(beta).map(|(a, b)| a / (a + b)).collect();
+    let order = descending(&means);
     let z_max = max_abs_standard_normal();
     let upper: Vec<f64> = samplers.iter().map(|s| s.upper_bound(z_max)).collect();
     win_counts_chunked(

@@ -93,11 +93,8 @@ impl LinearBase {
         })
     }
 
-    /// Waits (GIL released) while another thread runs a detached call on this object. Under
-    /// the GIL nothing can start one between this returning and the caller's borrow.
     /// Validated copies of `partial_fit`/`fit` inputs: contexts, arm indices, rewards.
     #[allow(non_snake_case)]
-    #[allow(clippy::type_complexity)]
     fn fit_inputs(
         slf: &Bound<'_, Self>,
         X: &Bound<'_, PyAny>,
@@ -117,6 +114,8 @@ impl LinearBase {
         Ok((x, idx, Self::rewards(rewards)?))
     }
 
+    /// Waits (GIL released) while another thread runs a detached call on this object. Under
+    /// the GIL nothing can start one between this returning and the caller's borrow.
     fn wait_ready(slf: &Bound<'_, Self>) {
         while slf.borrow().busy {
             slf.py().detach(std::thread::yield_now);
