@@ -40,6 +40,12 @@ fn samplers(c: &mut Criterion) {
         b.iter(|| fill_standard_normal(&mut rng, &mut buf));
         black_box(&buf);
     });
+    let mut words = vec![0u64; N];
+    let mut x4 = banditkit_core::rng::Xoshiro256PlusPlusX4::from_rng(&mut rng);
+    g.bench_function("xoshiro_x4_words", |b| {
+        b.iter(|| x4.fill_u64(&mut words));
+        black_box(&words);
+    });
     g.bench_function("standard_normal_single", |b| {
         b.iter(|| buf.iter_mut().for_each(|v| *v = standard_normal(&mut rng)));
         black_box(&buf);

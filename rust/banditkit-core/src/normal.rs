@@ -5,7 +5,7 @@
 //! 99% of draws take the fast path: one multiply and one compare. The tables are constants
 //! (see `normal/tables.rs`), derived with the base radius `R` solved so that the layers close
 //! exactly at the mode.
-use crate::rng::Xoshiro256PlusPlus;
+use crate::rng::{Xoshiro256PlusPlus, Xoshiro256PlusPlusX4};
 
 mod tables;
 
@@ -96,26 +96,89 @@ pub fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
     sample(rng)
 }
 
-/// Fills `out` with standard normal draws (the same values as repeated [`standard_normal`]).
+/// Fills shorter than this draw one at a time: seeding the four bulk generators costs 16 words.
+const BULK_MIN: usize = 64;
+
+/// Fills `out` with standard normal draws, consuming `rng`. Short fills give the same values as
+/// repeated [`standard_normal`]; longer ones take the bulk path (see [`fill_bulk`]), which
+/// gives other, equally distributed values and the same ones on every CPU.
 pub fn fill_standard_normal(rng: &mut Xoshiro256PlusPlus, out: &mut [f64]) {
+    if out.len() < BULK_MIN {
+        let mut local = rng.clone();
+        for v in out.iter_mut() {
+            *v = sample(&mut local);
+        }
+        *rng = local;
+        return;
+    }
+    fill_bulk(rng, out);
+}
+
+/// The bulk path: four xoshiro256++ lanes seeded from `rng` (AVX2 where available) fill a
+/// block of 64 words, one branch-free pass applies the ziggurat's fast path to every word, and
+/// the ~1% of positions it rejects are finished by the exact slow path, with any further tries
+/// drawn from `rng`. Each position still gets an exact ziggurat draw from independent uniforms.
+/// (An AVX2 version of the pass, with gathers for the table lookups, measured slower on AMD
+/// Zen 3 than this scalar loop, so there is none.)
+fn fill_bulk(rng: &mut Xoshiro256PlusPlus, out: &mut [f64]) {
+    let mut lanes = Xoshiro256PlusPlusX4::from_rng(rng);
+    let mut words = [0u64; 64];
     let mut local = rng.clone();
-    for v in out.iter_mut() {
-        *v = sample(&mut local);
+    for block in out.chunks_mut(64) {
+        let words = &mut words[..block.len()];
+        lanes.fill_u64(words);
+        // Bit j set: the fast path rejected position j.
+        let mut rejected = fast_pass(words, block);
+        while rejected != 0 {
+            let j = rejected.trailing_zeros() as usize;
+            rejected &= rejected - 1;
+            let (v, i, _) = try_fast_bulk(words[j]);
+            let (accepted, state) = slow_path(local.clone(), i, v);
+            local = state;
+            block[j] = match accepted {
+                Some(v) => v,
+                None => sample(&mut local),
+            };
+        }
     }
     *rng = local;
 }
 
-/// Fills `out` with `mu + sigma * z`; `sigma == 0` gives the point mass without drawing.
+/// The bulk path's fast try: the low 8 bits pick the layer and the top 52 bits, as the
+/// mantissa of a number in [2, 4), give `u` uniform on [-1, 1) in steps of 2^-51 (no
+/// integer-to-float conversion). Same acceptance test as [`try_fast`].
+#[inline(always)]
+fn try_fast_bulk(w: u64) -> (f64, usize, bool) {
+    let i = (w & 0xff) as usize;
+    let u = f64::from_bits((w >> 12) | 0x4000_0000_0000_0000) - 3.0;
+    let v = u * x(i);
+    (v, i, v.abs() < x(i + 1))
+}
+
+/// Writes every word's fast-path value to `out` and returns the rejected positions as bits.
+#[inline(always)]
+fn fast_pass(words: &[u64], out: &mut [f64]) -> u64 {
+    debug_assert!(words.len() == out.len() && out.len() <= 64);
+    let mut rejected = 0u64;
+    for (j, (&w, o)) in words.iter().zip(out.iter_mut()).enumerate() {
+        let (v, _, accepted) = try_fast_bulk(w);
+        *o = v;
+        rejected |= ((!accepted) as u64) << j;
+    }
+    rejected
+}
+
+/// Fills `out` with `mu + sigma * z` (`z` as [`fill_standard_normal`] draws them); `sigma == 0`
+/// gives the point mass without drawing.
 pub fn fill_normal(rng: &mut Xoshiro256PlusPlus, mu: f64, sigma: f64, out: &mut [f64]) {
     if sigma == 0.0 {
         out.fill(mu);
         return;
     }
-    let mut local = rng.clone();
+    fill_standard_normal(rng, out);
     for v in out.iter_mut() {
-        *v = mu + sigma * sample(&mut local);
+        *v = mu + sigma * *v;
     }
-    *rng = local;
 }
 
 #[cfg(test)]
@@ -196,13 +259,55 @@ mod tests {
     }
 
     #[test]
-    fn fill_matches_single_draws_and_point_mass() {
+    fn short_fills_match_single_draws() {
         let mut a = Xoshiro256PlusPlus::seed_from_u64(9);
         let mut b = a.clone();
-        let mut buf = [0.0; 100];
-        fill_normal(&mut a, 2.0, 3.0, &mut buf);
+        let mut buf = [0.0; BULK_MIN - 1];
+        fill_standard_normal(&mut a, &mut buf);
         for v in buf {
-            assert_eq!(v, 2.0 + 3.0 * standard_normal(&mut b));
+            assert_eq!(v, standard_normal(&mut b));
+        }
+        assert_eq!(a, b, "the generator advances as for single draws");
+    }
+
+    #[test]
+    fn long_fills_take_the_bulk_path_and_are_reproducible() {
+        for len in [BULK_MIN, 100, 1024, 4099] {
+            let mut a = Xoshiro256PlusPlus::seed_from_u64(len as u64);
+            let mut b = a.clone();
+            let (mut x, mut y) = (vec![0.0; len], vec![0.0; len]);
+            fill_bulk(&mut a, &mut x);
+            fill_standard_normal(&mut b, &mut y);
+            assert_eq!(x, y);
+            assert_eq!(a, b);
+            // Not the one-generator sequence.
+            let mut c = Xoshiro256PlusPlus::seed_from_u64(len as u64);
+            assert_ne!(x[0], standard_normal(&mut c));
+        }
+    }
+
+    #[test]
+    fn bulk_rejections_are_finished_exactly() {
+        // Every position the fast pass rejects gets a slow-path value: none keeps its fast
+        // value, which lies outside the layer's rectangle; the bound still holds.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let mut z = vec![0.0; 1 << 16];
+        fill_standard_normal(&mut rng, &mut z);
+        let bound = max_abs_standard_normal();
+        assert!(z.iter().all(|v| v.is_finite() && v.abs() <= bound));
+        let beyond_r = z.iter().filter(|v| v.abs() > x(1)).count();
+        assert!(beyond_r > 0, "the tail path was taken");
+    }
+
+    #[test]
+    fn fill_normal_scales_the_standard_fill_and_point_mass() {
+        let mut a = Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut b = a.clone();
+        let (mut buf, mut z) = ([0.0; 300], [0.0; 300]);
+        fill_normal(&mut a, 2.0, 3.0, &mut buf);
+        fill_standard_normal(&mut b, &mut z);
+        for (v, z) in buf.iter().zip(z) {
+            assert_eq!(*v, 2.0 + 3.0 * z);
         }
         fill_normal(&mut a, -1.5, 0.0, &mut buf);
         assert!(buf.iter().all(|&v| v == -1.5));

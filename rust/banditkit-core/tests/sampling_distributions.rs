@@ -2,7 +2,7 @@
 //! errors and Kolmogorov-Smirnov tests on 10^6 draws with fixed seeds.
 mod sampling_common;
 
-use banditkit_core::gamma::{beta, gamma, BetaSampler, GammaSampler};
+use banditkit_core::gamma::{beta, gamma, BetaSampler, GammaSampler, GammaScratch};
 use banditkit_core::normal::{fill_standard_normal, standard_normal};
 use banditkit_core::rng::Xoshiro256PlusPlus;
 use sampling_common::*;
@@ -19,6 +19,25 @@ fn beta_draws(a: f64, b: f64, seed: u64) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let s = BetaSampler::new(a, b);
     (0..N).map(|_| s.sample(&mut rng)).collect()
+}
+
+/// Bulk draws ([`GammaSampler::fill`]) in 1024-long fills, as the win counters make them.
+fn gamma_fill_draws(shape: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (s, mut scratch) = (GammaSampler::new(shape), GammaScratch::default());
+    let mut out = vec![0.0; N];
+    out.chunks_mut(1024)
+        .for_each(|c| s.fill(&mut rng, c, &mut scratch));
+    out
+}
+
+fn beta_fill_draws(a: f64, b: f64, seed: u64) -> Vec<f64> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let (s, mut scratch) = (BetaSampler::new(a, b), GammaScratch::default());
+    let mut out = vec![0.0; N];
+    out.chunks_mut(1024)
+        .for_each(|c| s.fill(&mut rng, c, &mut scratch));
+    out
 }
 
 #[test]
@@ -48,6 +67,54 @@ fn normal_tail_mass() {
         .filter(|_| standard_normal(&mut rng).abs() > 3.7)
         .count() as u64;
     assert_proportion(hits, n, 2.0 * normal_cdf(-3.7), "P(|Z| > 3.7)");
+}
+
+#[test]
+fn normal_bulk_ks_against_phi() {
+    // The bulk path (fills of 64 or more): four generator lanes and the deferred slow path.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    let mut z = vec![0.0; N];
+    fill_standard_normal(&mut rng, &mut z);
+    let d = ks_statistic(&mut z, normal_cdf);
+    assert!(d < ks_critical(N), "KS D = {d}");
+}
+
+#[test]
+fn normal_bulk_tail_mass() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
+    let n = 4_000_000usize;
+    let mut z = vec![0.0; n];
+    // In 1024-long fills, as the win counters use it.
+    z.chunks_mut(1024)
+        .for_each(|c| fill_standard_normal(&mut rng, c));
+    let hits = z.iter().filter(|v| v.abs() > 3.7).count() as u64;
+    assert_proportion(hits, n as u64, 2.0 * normal_cdf(-3.7), "P(|Z| > 3.7)");
+}
+
+#[test]
+fn normal_bulk_draws_are_serially_uncorrelated() {
+    // Lags 1-8 cover neighbouring lanes and the same lane one step on; each sample
+    // correlation has standard error 1/sqrt(N), allowed 5.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let mut z = vec![0.0; N];
+    z.chunks_mut(1024)
+        .for_each(|c| fill_standard_normal(&mut rng, c));
+    for lag in 1..=8 {
+        let r: f64 = z.iter().zip(&z[lag..]).map(|(a, b)| a * b).sum::<f64>() / (N - lag) as f64;
+        assert!(r.abs() < 5.0 / (N as f64).sqrt(), "lag {lag}: r = {r}");
+        // And of squares (dependence in magnitude): Var(z^2) = 2.
+        let r2: f64 = z
+            .iter()
+            .zip(&z[lag..])
+            .map(|(a, b)| (a * a - 1.0) * (b * b - 1.0))
+            .sum::<f64>()
+            / (N - lag) as f64
+            / 2.0;
+        assert!(
+            r2.abs() < 5.0 / (N as f64).sqrt(),
+            "lag {lag}: r(z^2) = {r2}"
+        );
+    }
 }
 
 #[test]
@@ -94,6 +161,41 @@ fn gamma_ks_larger_shapes() {
 }
 
 #[test]
+fn gamma_bulk_fill_moments_and_ks() {
+    for (i, shape) in [1.0, 2.5, 100.0, 1e6, 1e7].into_iter().enumerate() {
+        let mut kappa = [0.0; 9];
+        let mut fact = 1.0;
+        for (k, kk) in kappa.iter_mut().enumerate().skip(1) {
+            *kk = shape * fact;
+            fact *= k as f64;
+        }
+        let mut draws = gamma_fill_draws(shape, 80 + i as u64);
+        let label = format!("bulk gamma({shape})");
+        check_central_moments(&draws, shape, &central_from_cumulants(&kappa), &label);
+        let d = if shape == 1.0 {
+            ks_statistic(&mut draws, |x| 1.0 - (-x.max(0.0)).exp())
+        } else {
+            let sd = f64::sqrt(shape);
+            let lo = (shape - 15.0 * sd).max(0.0);
+            let grid = GridCdf::new(|x| gamma_pdf(shape, x), lo, shape + 25.0 * sd, 200_000);
+            ks_statistic(&mut draws, |x| grid.cdf(x))
+        };
+        assert!(d < ks_critical(N), "{label} KS D = {d}");
+    }
+}
+
+#[test]
+fn gamma_fill_below_shape_one_is_single_draws() {
+    // The boosted sampler has no bulk path: fill equals repeated sample.
+    let mut a = Xoshiro256PlusPlus::seed_from_u64(90);
+    let mut b = a.clone();
+    let s = GammaSampler::new(0.3);
+    let mut out = vec![0.0; 500];
+    s.fill(&mut a, &mut out, &mut GammaScratch::default());
+    assert!(out.iter().all(|&v| v == s.sample(&mut b)));
+}
+
+#[test]
 fn grid_cdf_agrees_with_incomplete_gamma() {
     // Validates the numerically integrated CDF used above against the series/fraction.
     let shape = 20.0;
@@ -132,6 +234,25 @@ fn beta_moments() {
     }
 }
 
+#[test]
+fn beta_bulk_fill_moments() {
+    // Bulk for shapes >= 1, single draws (log space) below: both through `fill`.
+    let cases = [
+        (1.0, 1.0),
+        (2.0, 5.0),
+        (11.0, 991.0),
+        (50.0, 150.0),
+        (0.5, 0.5),
+    ];
+    for (i, (a, b)) in cases.into_iter().enumerate() {
+        let central = central_from_raw(&beta_raw_moments(a, b));
+        let draws = beta_fill_draws(a, b, 100 + i as u64);
+        assert!(draws.iter().all(|v| (0.0..=1.0).contains(v)));
+        let label = format!("bulk beta({a}, {b})");
+        check_central_moments(&draws, a / (a + b), &central, &label);
+    }
+}
+
 type BetaCase = (f64, f64, fn(f64) -> f64);
 
 #[test]
@@ -148,6 +269,9 @@ fn beta_ks_closed_forms() {
         let mut draws = beta_draws(a, b, 50 + i as u64);
         let d = ks_statistic(&mut draws, cdf);
         assert!(d < ks_critical(N), "beta({a}, {b}) KS D = {d}");
+        let mut draws = beta_fill_draws(a, b, 60 + i as u64);
+        let d = ks_statistic(&mut draws, cdf);
+        assert!(d < ks_critical(N), "bulk beta({a}, {b}) KS D = {d}");
     }
 }
 
