@@ -41,22 +41,6 @@ def _writable(path: str | None) -> str | None:
     return None
 
 
-PEERS = ("orts", "scipy", "mabwiser", "contextualbandits")
-
-
-def _peer_versions() -> dict[str, str]:
-    """Versions of the installed peer libraries the bench compares against."""
-    from importlib import metadata
-
-    out = {}
-    for name in PEERS:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def _bench(args: argparse.Namespace) -> int:
     from banditkit.bench import report
 
@@ -69,7 +53,7 @@ def _bench(args: argparse.Namespace) -> int:
     for path in (args.json, args.markdown, args.plot):
         if problem := _writable(path):
             return _fail("bench", problem)
-    info = {**report.machine(), **_peer_versions()}
+    info = report.machine()
     print("banditkit bench: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     rows = []
     for topic in topics:

@@ -266,7 +266,24 @@ def _rustc() -> str:
         return "rustc not found"
 
 
+PEERS = ("orts", "scipy", "mabwiser", "contextualbandits")
+
+
+def _peer_versions() -> dict[str, str]:
+    """Versions of the installed peer libraries the bench compares against."""
+    from importlib import metadata
+
+    out = {}
+    for name in PEERS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
 def machine() -> dict[str, str]:
+    """The machine and versions a run was measured with (printed and written to BENCHMARKS.md)."""
     import banditkit
 
     return {
@@ -278,6 +295,7 @@ def machine() -> dict[str, str]:
         "numpy": np.__version__,
         "rustc": _rustc(),
         "banditkit": banditkit.__version__,
+        **_peer_versions(),
     }
 
 

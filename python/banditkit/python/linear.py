@@ -69,7 +69,9 @@ class LinearBandit:
         skipped. With decay > 0 each updated arm first drifts back toward the default prior."""
         checked = check_reward_obs(obs)
         decay = check_decay(decay)
-        sums = [float(rewards.sum()) for _, rewards in checked]
+        # An overflowing sum is reported below as a ValueError, not as NumPy's warning.
+        with np.errstate(over="ignore"):
+            sums = [float(rewards.sum()) for _, rewards in checked]
         for (name, _), total in zip(checked, sums, strict=True):
             if not math.isfinite(total):
                 raise ValueError(f"Rewards are too large: their sum overflows for action '{name}'")
