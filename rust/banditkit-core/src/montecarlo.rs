@@ -255,15 +255,7 @@ pub fn win_counts_mvn(
     let used: Vec<bool> = (0..n)
         .map(|k| (k..n).any(|i| l[i * n + k] != 0.0))
         .collect();
-    // Row i's non-zero entries (k, L[i,k]), k <= i: x_i = mean_i + sum of L[i,k] z_k.
-    let rows: Vec<Vec<(usize, f64)>> = (0..n)
-        .map(|i| {
-            (0..=i)
-                .filter(|&k| l[i * n + k] != 0.0)
-                .map(|k| (k, l[i * n + k]))
-                .collect()
-        })
-        .collect();
+    let rows = nonzero_rows(l, n);
     let simd = avx2_available();
     let make_scratch = || vec![0.0; n * CHUNK_DRAWS];
     count_chunks(n, draws, seed, make_scratch, |rng, len, z, counts| {
@@ -274,6 +266,18 @@ pub fn win_counts_mvn(
         }
         count_mvn_winners(mean, &rows, z, len, counts, simd);
     })
+}
+
+/// Row i's non-zero entries `(k, L[i,k])`, k <= i: `x_i = mean_i + sum of L[i,k] z_k`.
+fn nonzero_rows(l: &[f64], n: usize) -> Vec<Vec<(usize, f64)>> {
+    (0..n)
+        .map(|i| {
+            (0..=i)
+                .filter(|&k| l[i * n + k] != 0.0)
+                .map(|k| (k, l[i * n + k]))
+                .collect()
+        })
+        .collect()
 }
 
 /// Draws per tile of [`win_counts_mvn`]: two AVX2 registers per quantity.
@@ -460,19 +464,11 @@ mod tests {
         for k in 0..n {
             l[r4 + k] = l[r3 + k];
         }
-        let used = vec![true; n];
-        let rows: Vec<Vec<(usize, f64)>> = (0..n)
-            .map(|i| {
-                (0..=i)
-                    .filter(|&k| l[i * n + k] != 0.0)
-                    .map(|k| (k, l[i * n + k]))
-                    .collect()
-            })
-            .collect();
+        let rows = nonzero_rows(&l, n);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let len = CHUNK_DRAWS - 5; // a partial tile at the end
         let mut z = vec![0.0; n * CHUNK_DRAWS];
-        for k in (0..n).filter(|&k| used[k]) {
+        for k in 0..n {
             fill_standard_normal(&mut rng, &mut z[k * CHUNK_DRAWS..k * CHUNK_DRAWS + len]);
         }
         let (mut a, mut b) = (vec![0u64; n], vec![0u64; n]);

@@ -218,6 +218,7 @@ fn beta_raw_moments(a: f64, b: f64) -> [f64; 9] {
 
 #[test]
 fn beta_moments() {
+    // One draw at a time and in bulk (`fill`: shapes >= 1 in bulk, below 1 in log space).
     let cases = [
         (1.0, 1.0),
         (2.0, 1.0),
@@ -225,31 +226,17 @@ fn beta_moments() {
         (2.0, 5.0),
         (0.02, 0.05),
         (50.0, 150.0),
-    ];
-    for (i, (a, b)) in cases.into_iter().enumerate() {
-        let central = central_from_raw(&beta_raw_moments(a, b));
-        let draws = beta_draws(a, b, 40 + i as u64);
-        assert!(draws.iter().all(|v| (0.0..=1.0).contains(v)));
-        check_central_moments(&draws, a / (a + b), &central, &format!("beta({a}, {b})"));
-    }
-}
-
-#[test]
-fn beta_bulk_fill_moments() {
-    // Bulk for shapes >= 1, single draws (log space) below: both through `fill`.
-    let cases = [
-        (1.0, 1.0),
-        (2.0, 5.0),
         (11.0, 991.0),
-        (50.0, 150.0),
-        (0.5, 0.5),
     ];
     for (i, (a, b)) in cases.into_iter().enumerate() {
         let central = central_from_raw(&beta_raw_moments(a, b));
-        let draws = beta_fill_draws(a, b, 100 + i as u64);
-        assert!(draws.iter().all(|v| (0.0..=1.0).contains(v)));
-        let label = format!("bulk beta({a}, {b})");
-        check_central_moments(&draws, a / (a + b), &central, &label);
+        let single = beta_draws(a, b, 40 + i as u64);
+        let bulk = beta_fill_draws(a, b, 100 + i as u64);
+        for (draws, how) in [(single, "single"), (bulk, "bulk")] {
+            assert!(draws.iter().all(|v| (0.0..=1.0).contains(v)));
+            let label = format!("{how} beta({a}, {b})");
+            check_central_moments(&draws, a / (a + b), &central, &label);
+        }
     }
 }
 
