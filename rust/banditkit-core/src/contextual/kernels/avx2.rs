@@ -169,6 +169,57 @@ pub unsafe fn quad_form_small(m: &[f64], x: &[f64]) -> f64 {
     }
     diag + 2.0 * hsum(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)))
 }
+/// [`quad_form_small`] of two contexts in one pass over `M`: each row is loaded once for
+/// both, and per context the operations are exactly those of `quad_form_small` (same
+/// accumulators, same order), so the results are bitwise equal.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn quad_form_small_pair(m: &[f64], x: &[f64], y: &[f64]) -> [f64; 2] {
+    let d = x.len();
+    debug_assert_eq!(y.len(), d);
+    let (pm, px, py) = (m.as_ptr(), x.as_ptr(), y.as_ptr());
+    let lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    let z = _mm256_setzero_pd();
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
+    let (mut diag_x, mut diag_y) = (0.0, 0.0);
+    let mut off = 0;
+    for i in 0..d {
+        let (xi, yi) = (*px.add(i), *py.add(i));
+        let len = d - i;
+        let mii = *pm.add(off);
+        diag_x += xi * mii * xi;
+        diag_y += yi * mii * yi;
+        let n = len - 1;
+        let (row, xr, yr) = (pm.add(off + 1), px.add(i + 1), py.add(i + 1));
+        let (xiv, yiv) = (_mm256_set1_pd(xi), _mm256_set1_pd(yi));
+        let mut k = 0;
+        while k + 4 <= n {
+            let r = _mm256_loadu_pd(row.add(k));
+            let next_x = _mm256_fmadd_pd(_mm256_mul_pd(xiv, r), _mm256_loadu_pd(xr.add(k)), a0);
+            let next_y = _mm256_fmadd_pd(_mm256_mul_pd(yiv, r), _mm256_loadu_pd(yr.add(k)), b0);
+            (a0, a1, a2, a3) = (a1, a2, a3, next_x);
+            (b0, b1, b2, b3) = (b1, b2, b3, next_y);
+            k += 4;
+        }
+        if k < n {
+            let mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x((n - k) as i64), lanes);
+            let r = _mm256_maskload_pd(row.add(k), mask);
+            let tx = _mm256_mul_pd(xiv, r);
+            let ty = _mm256_mul_pd(yiv, r);
+            let next_x = _mm256_fmadd_pd(tx, _mm256_maskload_pd(xr.add(k), mask), a0);
+            let next_y = _mm256_fmadd_pd(ty, _mm256_maskload_pd(yr.add(k), mask), b0);
+            (a0, a1, a2, a3) = (a1, a2, a3, next_x);
+            (b0, b1, b2, b3) = (b1, b2, b3, next_y);
+        }
+        off += len;
+    }
+    let total = |a0, a1, a2, a3| hsum(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    [
+        diag_x + 2.0 * total(a0, a1, a2, a3),
+        diag_y + 2.0 * total(b0, b1, b2, b3),
+    ]
+}
+
 /// [`dot`] of `a` with four vectors at once (the row is loaded once for all four); per
 /// vector the operations are exactly those of `dot`, so the results are bitwise equal.
 #[inline]

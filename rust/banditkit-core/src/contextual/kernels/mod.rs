@@ -290,8 +290,19 @@ pub fn quad_forms(m: &[f64], xs: &[f64], out: &mut [f64]) {
         dispatch!(quad_forms(m, xs, d, i0, i1, out))
     };
     if d < PAR_MIN_D {
-        // Small matrices stay in cache: the one-context kernel per context.
-        for (o, x) in out.iter_mut().zip(xs.chunks_exact(d)) {
+        // Small matrices stay in cache: the one-context kernel, two contexts per pass over
+        // `M` with AVX2 (bitwise the same values).
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            for (pair, o) in xs.chunks_exact(2 * d).zip(out.chunks_exact_mut(2)) {
+                let (x, y) = pair.split_at(d);
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                o.copy_from_slice(&unsafe { avx2::quad_form_small_pair(m, x, y) });
+            }
+            done = n / 2 * 2;
+        }
+        for (o, x) in out.iter_mut().zip(xs.chunks_exact(d)).skip(done) {
             *o = quad_form_small(m, x);
         }
         return;
@@ -389,9 +400,20 @@ mod tests {
             assert!((q - want_q).abs() < 1e-10);
             let qf = quad_form(&p, &x);
             assert!((qf - want_q).abs() < 1e-10 * (d * d) as f64);
+            // Five different contexts (pairs and a single one on the small-d path): each
+            // bitwise equal to its one-context quad_form.
+            let xs: Vec<Vec<f64>> = (0..5)
+                .map(|c| {
+                    x.iter()
+                        .map(|v| v * (1.0 + c as f64) - 0.1 * c as f64)
+                        .collect()
+                })
+                .collect();
             let mut five = [0.0; 5];
-            quad_forms(&p, &vec![x.clone(); 5].concat(), &mut five);
-            assert_eq!(five, [qf; 5]);
+            quad_forms(&p, &xs.concat(), &mut five);
+            for (got, xc) in five.iter().zip(&xs) {
+                assert_eq!(got.to_bits(), quad_form(&p, xc).to_bits(), "d = {d}");
+            }
             let mut p2 = p.clone();
             rank1(&mut p2, &x, 0.5);
             let full2 = unpack(&p2, d);
