@@ -19,6 +19,10 @@ PSD_TOL = 1e-12  # eigenvalues above -PSD_TOL * max|eigenvalue| count as non-neg
 PSD_INCREMENT = 0.001  # the contract's diagonal repair of a non-PSD covariance...
 PSD_MAX_ITERATIONS = 100  # ...at most this many times
 MAX_NEWTON_ITERATIONS = 100
+# The largest change of one coordinate in one Newton iteration (log-odds units). L clips its
+# argument to [-9, 9], so a longer step only crosses a plateau: without the bound, one step
+# from a clipped start (0 of 1000 seen at p = 0.999) lands 1000 units away on the far one.
+MAX_STEP = 5.0
 EPS = float(np.finfo(float).eps)
 
 
@@ -83,12 +87,22 @@ def odds_ratio_precision(p0: np.ndarray) -> np.ndarray:
 
 
 def nearest_psd(a: np.ndarray) -> np.ndarray:
-    """`a` if it is positive semidefinite (to rounding), else its projection on the PSD cone
-    (negative eigenvalues set to zero). Only a user-supplied indefinite `sigma_inv` needs it."""
+    """`a` if it is positive semidefinite, else its projection on the PSD cone (negative
+    eigenvalues set to zero).
+
+    For a user-supplied indefinite `sigma_inv` (as a prior), and for every posterior precision:
+    exact arithmetic makes that PSD, but a direction nothing identifies can come out negative
+    by rounding relative to the history's largest numbers (say 1e12 trials, long gone), far
+    beyond any tolerance relative to the matrix itself; stored so, it would break sampling."""
     if a.size == 0:
         return a
+    try:
+        np.linalg.cholesky(a)
+        return a  # positive definite: the common case, at a fraction of an eigendecomposition
+    except np.linalg.LinAlgError:
+        pass
     values, vectors = np.linalg.eigh(0.5 * (a + a.T))
-    if values[0] >= -PSD_TOL * max(np.abs(values).max(), np.finfo(float).tiny):
+    if values[0] >= 0.0:
         return a
     out = (vectors * np.maximum(values, 0.0)) @ vectors.T
     return 0.5 * (out + out.T)
@@ -200,30 +214,35 @@ class MapProblem:
 
 
 def newton_direction(g: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Solve H d = -g. Coordinates with zero curvature (arms that no term of f involves, or
-    whose probability is clipped) have zero gradient too and are left out. If the rest of H
-    is not positive definite (clipped terms make f non-convex), Levenberg damping
-    H + lambda I with lambda growing tenfold from 1e-12 * max diag until Cholesky succeeds."""
+    """Solve (H + lambda I) d = -g. Coordinates with zero curvature (arms that no term of f
+    involves, or whose probability is clipped) have zero gradient too and are left out.
+    Levenberg damping: lambda = 1e-12 * max diag, growing tenfold until Cholesky succeeds
+    (clipped terms can make f non-convex). The floor is there because curvature below it is
+    rounding: a prior precision that should be 0 can come out at 1e-25 beside entries of 1e7,
+    and undamped Newton would step 1e18 along it (the objective barely notices, the state
+    would). The floor changes the path, never the fixed point (d = 0 exactly where g = 0)."""
     d = np.zeros_like(g)
     active = np.flatnonzero(np.diag(h) > 0.0)
     if active.size == 0:
         return d
     ha = h[np.ix_(active, active)]
-    lam = 0.0
-    scale = float(np.diag(ha).max())
+    lam = 1e-12 * float(np.diag(ha).max())
     while True:
         try:
             chol = np.linalg.cholesky(ha + lam * np.eye(active.size))
             break
         except np.linalg.LinAlgError:
-            lam = 1e-12 * scale if lam == 0.0 else lam * 10.0
+            lam *= 10.0
+            if not np.isfinite(lam):
+                return d  # H is not finite: no step (validated input never gets here)
     y = np.linalg.solve(chol, -g[active])
     d[active] = np.linalg.solve(chol.T, y)
     return d
 
 
 def map_estimate(problem: MapProblem) -> np.ndarray:
-    """Minimise f by Newton's method with a backtracking (Armijo) line search.
+    """Minimise f by Newton's method with a backtracking (Armijo) line search, each direction
+    first scaled so that no coordinate moves more than MAX_STEP.
 
     Convergence criterion: stop when the gradient is exactly zero, or when the Newton
     decrement g^T H^-1 g (twice the predicted decrease of f) is below the rounding level of f
@@ -239,18 +258,19 @@ def map_estimate(problem: MapProblem) -> np.ndarray:
             break
         d = newton_direction(g, h)
         decrement = float(-g @ d)
-        tiny_step = np.abs(d).max() <= 1e-8 * (1.0 + np.abs(w).max())
-        if decrement <= 4.0 * EPS * abs(f) and tiny_step:
+        d_norm = float(np.abs(d).max())
+        if decrement <= 4.0 * EPS * abs(f) and d_norm <= 1e-8 * (1.0 + np.abs(w).max()):
             w = w + d
             break
-        alpha = 1.0
+        bound = min(MAX_STEP / d_norm, 1.0)
+        alpha = bound
         while True:
             candidate = w + alpha * d
             f_candidate = problem.objective(candidate)
             if f_candidate <= f - 1e-4 * alpha * decrement:
                 break
             alpha *= 0.5
-            if alpha < 1e-10:
+            if alpha < 1e-10 * bound:
                 return w
         w, f = candidate, f_candidate
     return w
@@ -280,6 +300,20 @@ def is_psd(a: np.ndarray) -> bool:
     return bool(values[0] >= -PSD_TOL * max(np.abs(values).max(), np.finfo(float).tiny))
 
 
+def pinv_sym(a: np.ndarray, rcond: float, neg_tol: float) -> np.ndarray:
+    """Pseudo-inverse of a symmetric `a` by its eigendecomposition: with s = max|eigenvalue|,
+    eigenvalues in [-neg_tol * s, rcond * s] count as zero. `neg_tol = rcond` is NumPy's `pinv`;
+    a larger `neg_tol` suits a matrix that is PSD by construction, whose slightly negative
+    eigenvalues are rounding of zeros."""
+    if a.size == 0:
+        return np.zeros_like(a, dtype=float)
+    values, vectors = np.linalg.eigh(0.5 * (a + a.T))
+    scale = np.abs(values).max()
+    keep = (values > rcond * scale) | (values < -neg_tol * scale)
+    inverse = (vectors[:, keep] / values[keep]) @ vectors[:, keep].T
+    return 0.5 * (inverse + inverse.T)
+
+
 def psd_factor_lower(a: np.ndarray) -> np.ndarray:
     """Lower-triangular L with L L^T = a for a symmetric `a` that is PSD up to rounding.
 
@@ -304,9 +338,14 @@ def odds_ratio_sampler(mu: np.ndarray, sigma_inv: np.ndarray) -> tuple[np.ndarra
     Two arms: the one ratio's sd is sqrt(C[0,0]). More: if the covariance block is not PSD,
     0.001 is added to its diagonal until it is (a warning says so), at most 100 times, then
     ValueError.
+
+    `pinv` is NumPy's (cut-off PINV_RCOND) except that eigenvalues of `sigma_inv` within
+    -PSD_TOL * max|eigenvalue| of zero count as zero: an update's precision is PSD by
+    construction, and a direction it leaves unidentified can come out at, say, -2e-15 relative;
+    NumPy's rule would invert that into a variance of -1e10 that no diagonal repair can mend.
     """
     k = len(mu)
-    cov = np.linalg.pinv(sigma_inv, rcond=PINV_RCOND)[:-1, :-1]
+    cov = pinv_sym(sigma_inv, PINV_RCOND, PSD_TOL)[:-1, :-1]
     low = np.zeros((k, k))
     if k == 2:
         var = cov[0, 0]

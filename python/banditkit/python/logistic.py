@@ -68,7 +68,8 @@ class LogisticBandit:
     Robustness (upstream raised LinAlgError on some valid sequences): the ORTS prior uses
     the Schur complement instead of a double inverse, so a singular prior precision is fine;
     the MAP solve leaves coordinates that nothing identifies where they start and damps a
-    singular Hessian (Levenberg); covariances are pseudo-inverses. The state therefore stays
+    singular Hessian (Levenberg); covariances are pseudo-inverses (an eigenvalue of
+    `sigma_inv` within rounding of zero, below it included, counts as zero). The state stays
     finite, with `sigma_inv` symmetric positive semidefinite. A user-supplied indefinite
     `sigma_inv` is projected on the PSD cone when it becomes a prior. Where a rate of 0 or 1
     puts a probability on its clip, every point of that plateau is a MAP; the solver keeps the
@@ -173,7 +174,7 @@ class LogisticBandit:
         if prior_precision is not None:
             sigma_inv[n_new:, n_new:] += prior_precision
         self.mu = w
-        self.sigma_inv = 0.5 * (sigma_inv + sigma_inv.T)
+        self.sigma_inv = lm.nearest_psd(0.5 * (sigma_inv + sigma_inv.T))
         self.action_list = order
 
     def _sampler(self, names: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:

@@ -197,14 +197,16 @@ pub fn sym_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Moore-Penrose pseudo-inverse of a symmetric matrix through its eigendecomposition.
-/// Eigenvalues with `|lambda| <= rcond * max|lambda|` are treated as zero (NumPy's `pinv`
-/// uses `rcond = 1e-15` by default).
-pub fn pinv_sym(a: &[f64], n: usize, rcond: f64) -> Vec<f64> {
+/// With `s = max|lambda|`, eigenvalues in `[-neg_tol * s, rcond * s]` are treated as zero.
+/// `neg_tol = rcond` is NumPy's `pinv` (`rcond = 1e-15` by default); a larger `neg_tol` suits a
+/// matrix that is PSD by construction, whose slightly negative eigenvalues are rounding of
+/// zeros (inverting one would put a huge negative variance in that direction).
+pub fn pinv_sym(a: &[f64], n: usize, rcond: f64, neg_tol: f64) -> Vec<f64> {
     let (values, vectors) = sym_eigen(a, n);
-    let cutoff = rcond * values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+    let scale = values.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
     let mut out = vec![0.0; n * n];
     for (k, &lam) in values.iter().enumerate() {
-        if lam.abs() <= cutoff || lam == 0.0 {
+        if lam == 0.0 || (-neg_tol * scale..=rcond * scale).contains(&lam) {
             continue;
         }
         let inv = 1.0 / lam;
@@ -373,14 +375,29 @@ mod tests {
     #[test]
     fn pinv_of_singular_matrix() {
         // pinv([1 1; 1 1]) = [1 1; 1 1] / 4.
-        let p = pinv_sym(&[1.0, 1.0, 1.0, 1.0], 2, 1e-15);
+        let p = pinv_sym(&[1.0, 1.0, 1.0, 1.0], 2, 1e-15, 1e-15);
         assert!(close(&p, &[0.25, 0.25, 0.25, 0.25], 1e-14));
         let a = spd3();
         assert!(close(
-            &pinv_sym(&a, 3, 1e-15),
+            &pinv_sym(&a, 3, 1e-15, 1e-15),
             &inverse_spd(&a, 3).unwrap(),
             1e-12
         ));
-        assert_eq!(pinv_sym(&[0.0; 4], 2, 1e-15), vec![0.0; 4]);
+        assert_eq!(pinv_sym(&[0.0; 4], 2, 1e-15, 1e-15), vec![0.0; 4]);
+        // diag(1, -1e-13): NumPy's rule inverts the rounding-level negative eigenvalue,
+        // a PSD tolerance drops it; a clearly negative one is inverted either way.
+        let d = [1.0, 0.0, 0.0, -1e-13];
+        assert!((pinv_sym(&d, 2, 1e-15, 1e-15)[3] / -1e13 - 1.0).abs() < 1e-12);
+        assert!(close(
+            &pinv_sym(&d, 2, 1e-15, 1e-12),
+            &[1.0, 0.0, 0.0, 0.0],
+            1e-15
+        ));
+        let d = [1.0, 0.0, 0.0, -0.5];
+        assert!(close(
+            &pinv_sym(&d, 2, 1e-15, 1e-12),
+            &[1.0, 0.0, 0.0, -2.0],
+            1e-12
+        ));
     }
 }

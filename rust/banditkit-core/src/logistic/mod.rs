@@ -16,7 +16,7 @@ pub mod sampler;
 
 use crate::bail;
 use crate::error::Result;
-use crate::linalg::{sym_eigen, symmetrize};
+use crate::linalg::{cholesky_lower, sym_eigen, symmetrize};
 pub use newton::{map_estimate, MapProblem};
 pub use reexpress::get_par;
 pub use sampler::{odds_ratio_sampler, OddsRatioSampler};
@@ -164,6 +164,7 @@ impl LogisticState {
             }
         }
         symmetrize(&mut sigma_inv, k);
+        let sigma_inv = nearest_psd(&sigma_inv, k);
         let slots = new
             .iter()
             .map(|&b| Slot::New(b))
@@ -207,13 +208,22 @@ pub fn odds_ratio_precision(p0: &[f64], k: usize) -> Vec<f64> {
     out
 }
 
-/// `a` if it is PSD (to rounding), else its projection on the PSD cone (negative eigenvalues
-/// set to zero). Only a user-supplied indefinite `sigma_inv` needs it.
+/// `a` if it is positive semidefinite, else its projection on the PSD cone (negative
+/// eigenvalues set to zero).
+///
+/// For a user-supplied indefinite `sigma_inv` (as a prior), and for every posterior precision:
+/// exact arithmetic makes that PSD, but a direction nothing identifies can come out negative
+/// by rounding relative to the history's largest numbers (say 1e12 trials, long gone), far
+/// beyond any tolerance relative to the matrix itself; stored so, it would break sampling.
 pub fn nearest_psd(a: &[f64], n: usize) -> Vec<f64> {
-    if n == 0 || sampler::is_psd(a, n) {
+    // Positive definite: the common case, at a fraction of an eigendecomposition.
+    if n == 0 || cholesky_lower(a, n).is_some() {
         return a.to_vec();
     }
     let (values, vectors) = sym_eigen(a, n);
+    if values[0] >= 0.0 {
+        return a.to_vec();
+    }
     let mut out = vec![0.0; n * n];
     for (c, &lam) in values.iter().enumerate() {
         if lam <= 0.0 {

@@ -12,6 +12,10 @@ pub const X_CLIP: f64 = 9.0;
 pub const P_MIN: f64 = 1e-3;
 pub const P_MAX: f64 = 1.0 - 1e-3;
 pub const MAX_NEWTON_ITERATIONS: usize = 100;
+/// The largest change of one coordinate in one Newton iteration (log-odds units). L clips its
+/// argument to [-9, 9], so a longer step only crosses a plateau: without the bound, one step
+/// from a clipped start (0 of 1000 seen at p = 0.999) lands 1000 units away on the far one.
+pub const MAX_STEP: f64 = 5.0;
 
 /// `1 / (1 + exp(-x))` with x clipped to [-9, 9], in the overflow-free form.
 #[inline]
@@ -200,10 +204,13 @@ impl MapProblem {
     }
 }
 
-/// Solves `H d = -g`. Coordinates with zero curvature (no term involves them, or their
-/// probability sits on a flat plateau) have zero gradient too and are left out. If the rest of
-/// H is not positive definite, Levenberg damping `H + lambda I`, lambda growing tenfold from
-/// `1e-12 * max diag` until Cholesky succeeds.
+/// Solves `(H + lambda I) d = -g`. Coordinates with zero curvature (no term involves them, or
+/// their probability sits on a flat plateau) have zero gradient too and are left out.
+/// Levenberg damping: `lambda = 1e-12 * max diag`, growing tenfold until Cholesky succeeds
+/// (clipped terms can make f non-convex). The floor is there because curvature below it is
+/// rounding: a prior precision that should be 0 can come out at 1e-25 beside entries of 1e7,
+/// and undamped Newton would step 1e18 along it (the objective barely notices, the state
+/// would). The floor changes the path, never the fixed point (d = 0 exactly where g = 0).
 pub fn newton_direction(g: &[f64], h: &[f64], k: usize) -> Vec<f64> {
     let mut d = vec![0.0; k];
     let active: Vec<usize> = (0..k).filter(|&i| h[i * k + i] > 0.0).collect();
@@ -217,8 +224,7 @@ pub fn newton_direction(g: &[f64], h: &[f64], k: usize) -> Vec<f64> {
             ha[a * n + b] = h[i * k + j];
         }
     }
-    let scale = (0..n).map(|i| ha[i * n + i]).fold(0.0, f64::max);
-    let mut lam = 0.0;
+    let mut lam = 1e-12 * (0..n).map(|i| ha[i * n + i]).fold(0.0, f64::max);
     let chol = loop {
         let mut damped = ha.clone();
         for i in 0..n {
@@ -227,11 +233,10 @@ pub fn newton_direction(g: &[f64], h: &[f64], k: usize) -> Vec<f64> {
         if let Some(l) = cholesky_lower(&damped, n) {
             break l;
         }
-        lam = if lam == 0.0 {
-            1e-12 * scale
-        } else {
-            lam * 10.0
-        };
+        lam *= 10.0;
+        if !lam.is_finite() {
+            return d; // H is not finite: no step (validated input never gets here)
+        }
     };
     let rhs: Vec<f64> = active.iter().map(|&i| -g[i]).collect();
     let da = solve_cholesky(&chol, n, &rhs);
@@ -241,7 +246,8 @@ pub fn newton_direction(g: &[f64], h: &[f64], k: usize) -> Vec<f64> {
     d
 }
 
-/// Minimises the objective by Newton's method with a backtracking (Armijo) line search.
+/// Minimises the objective by Newton's method with a backtracking (Armijo) line search, each
+/// direction first scaled so that no coordinate moves more than [`MAX_STEP`].
 ///
 /// Convergence criterion: stop when the gradient is exactly zero, or when the Newton
 /// decrement `g^T H^-1 g` (twice the predicted decrease of f) is below the rounding level of f
@@ -265,7 +271,8 @@ pub fn map_estimate(problem: &MapProblem) -> Vec<f64> {
             w.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
             break;
         }
-        let mut alpha = 1.0;
+        let bound = (MAX_STEP / d_norm).min(1.0);
+        let mut alpha = bound;
         loop {
             let candidate: Vec<f64> = w.iter().zip(&d).map(|(a, b)| a + alpha * b).collect();
             let f_candidate = problem.objective(&candidate);
@@ -275,7 +282,7 @@ pub fn map_estimate(problem: &MapProblem) -> Vec<f64> {
                 break;
             }
             alpha *= 0.5;
-            if alpha < 1e-10 {
+            if alpha < 1e-10 * bound {
                 return w;
             }
         }
@@ -350,5 +357,57 @@ mod tests {
         // Same at the top.
         assert_eq!(nll_term(8.0, 1000.0, 1000.0).1, 0.0);
         assert!(nll_term(8.0, 1000.0, 500.0).1 > 0.0);
+    }
+
+    #[test]
+    fn step_bound_keeps_the_map_at_the_edge_of_a_plateau() {
+        // 9 of 10 on arm 0, 0 of 1000 on the reference, which starts at its prior mean 7.1 (p
+        // on the upper clip) with zero prior precision. A full Newton step crossed the
+        // interior and landed 1000 units down the lower plateau.
+        let pb = MapProblem {
+            k: 2,
+            obs_index: vec![0, 1],
+            totals: vec![10.0, 1000.0],
+            successes: vec![9.0, 0.0],
+            prior_start: 0,
+            prior: Some((vec![0.935, 7.108], vec![0.0; 4])),
+        };
+        let w = map_estimate(&pb);
+        assert!(w.iter().all(|v| v.abs() < 30.0), "{w:?}");
+        assert!((w[0] + w[1] - 9.0_f64.ln()).abs() < 1e-9);
+        assert!(logistic(w[1]) <= P_MIN);
+    }
+
+    #[test]
+    fn rounding_level_curvature_does_not_move_the_map() {
+        // A carried ORTS prior after 10^9 trials: the first arm's precision is 1e-23 (rounding
+        // of 0), tied by rounding-level entries to precisions of 2.5e7. Undamped, the first
+        // Newton step along it was 1e18 and the MAP ended at 3.5e16.
+        #[rustfmt::skip]
+        let p: Vec<f64> = [
+            1.1779619986003206e-23, 1.726749709912095e-08, -1.7300093467621664e-08, 3.120016723892963e-11, 1.3962012622483153e-12, 0.0,
+            1.726749709912095e-08, 25662785.65088364, -25312450.710197266, -346807.9465849174, -3526.9939301325835, 0.0,
+            -1.7300093467621664e-08, -25312450.710197266, 25414820.792737316, -101339.47258547475, -1030.609904444158, 0.0,
+            3.120016723892963e-11, -346807.9465849174, -101339.47258547475, 448161.5396412357, -14.12047014793771, 0.0,
+            1.3962012622483153e-12, -3526.9939301325835, -1030.609904444158, -14.12047014793771, 4571.724304740864, 0.0,
+            0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ]
+        .iter()
+        .map(|v| 0.9 * v)
+        .collect();
+        #[rustfmt::skip]
+        let m0 = vec![-13.813509557297106, -11.446888293692664, -13.813509557297106, -4.453269714293418, -18.944065749547434, 11.360024492941971];
+        let pb = MapProblem {
+            k: 6,
+            obs_index: vec![3, 4, 5],
+            totals: vec![1.0, 1e9, 1.0],
+            successes: vec![1.0, 335_344_178.0, 0.0],
+            prior_start: 0,
+            prior: Some((m0, p)),
+        };
+        let w = map_estimate(&pb);
+        assert!(w.iter().all(|v| v.abs() < 30.0), "{w:?}");
+        let (g, _) = pb.gradient_hessian(&w);
+        assert!(g.iter().all(|v| v.abs() < 1e-12), "{g:?}");
     }
 }

@@ -35,10 +35,15 @@ pub struct OddsRatioSampler {
 /// The posterior of the odds ratios: N(mu[:-1], pinv(sigma_inv)[:-1, :-1]). Two arms: the
 /// one ratio's sd is sqrt(C[0,0]). More: if the covariance block is not PSD, 0.001 is added to
 /// its diagonal until it is, at most 100 times, then an error.
+///
+/// `pinv` is NumPy's (cut-off `PINV_RCOND`) except that eigenvalues of `sigma_inv` within
+/// `-PSD_TOL * max|eigenvalue|` of zero count as zero: an update's precision is PSD by
+/// construction, and a direction it leaves unidentified can come out at, say, -2e-15 relative;
+/// NumPy's rule would invert that into a variance of -1e10 that no diagonal repair can mend.
 pub fn odds_ratio_sampler(state: &LogisticState) -> Result<OddsRatioSampler> {
     let k = state.k();
     debug_assert!(k >= 2);
-    let full = pinv_sym(&state.sigma_inv, k, PINV_RCOND);
+    let full = pinv_sym(&state.sigma_inv, k, PINV_RCOND, PSD_TOL);
     let n = k - 1;
     let mut cov = vec![0.0; n * n];
     for i in 0..n {

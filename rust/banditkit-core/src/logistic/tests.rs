@@ -174,3 +174,30 @@ fn constructor_and_delete_validate() {
     assert_eq!(d.k(), 1);
     assert!((d.mu[0] - (-0.5)).abs() < 1e-15);
 }
+
+#[test]
+fn rounding_level_negative_precision_is_not_inverted() {
+    // Reached by valid updates (Full-TS, decay 1, clipped rates): arms 2..=5 form a block
+    // whose level nothing identifies; its zero eigenvalue comes out at -3.8e-11 (-2e-15
+    // relative). NumPy's pinv inverts it to a variance of -2.6e10 and the repair fails.
+    #[rustfmt::skip]
+    let sigma_inv = vec![
+        0.00012337934976493025, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.00012337934976493025,
+        0.0, 0.0001233793497648489, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0001233793497648489,
+        0.0, 0.0, 2.2499976302226474, -1.1695263554535698e-05, -0.00022377783681206624, -2.249762157122281, 0.0, 0.0,
+        0.0, 0.0, -1.1695263554535698e-05, 11.104083760675895, -0.001104382559906288, -11.102967682852434, 0.0, 0.0,
+        0.0, 0.0, -0.00022377783681206624, -0.001104382559906288, 212.44614213805275, -212.44481397765605, 0.0, 0.0,
+        0.0, 0.0, -2.249762157122281, -11.102967682852434, -212.44481397765605, 225.79754381747918, 0.0, 0.0,
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 9624.190560000006, 9624.190560000006,
+        0.00012337934976493025, 0.0001233793497648489, 0.0, 0.0, 0.0, 0.0, 9624.190560000006, 9624.314186108471,
+    ];
+    let (values, _) = crate::linalg::sym_eigen(&sigma_inv, 8);
+    assert!(
+        values[0] < 0.0,
+        "the regression needs the negative rounding: {values:?}"
+    );
+    let s = LogisticState::new(vec![0.0; 8], sigma_inv).unwrap();
+    let sm = odds_ratio_sampler(&s).unwrap();
+    assert_eq!(sm.repairs, 0);
+    assert!(sm.chol_lower.iter().all(|v| v.is_finite()));
+}
