@@ -68,6 +68,15 @@ def get_par(
     return t @ mu, r.T @ sigma_inv @ r
 
 
+def transform(
+    mu: np.ndarray, sigma_inv: np.ndarray, positions: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """`get_par` as a state to keep: the precision symmetrised (the product's two triangles
+    are summed in different orders; `get_par` itself returns upstream's product as it is)."""
+    mu, product = get_par(mu, sigma_inv, positions)
+    return mu, 0.5 * (product + product.T)
+
+
 # ----------------------------------------------------------------------------- priors
 
 

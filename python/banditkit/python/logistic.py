@@ -113,7 +113,7 @@ class LogisticBandit:
         names = _distinct_names(action_list)
         if not names:
             raise ValueError("action_list cannot be empty")
-        self.mu, self.sigma_inv = lm.get_par(self.mu, self.sigma_inv, self._positions(names))
+        self.mu, self.sigma_inv = lm.transform(self.mu, self.sigma_inv, self._positions(names))
         self.action_list = names
 
     def delete(self, name: Hashable) -> None:

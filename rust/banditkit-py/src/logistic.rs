@@ -183,7 +183,7 @@ impl LogisticBandit {
     /// Replace the state by `get_par(action_list)`.
     fn transform(&mut self, py: Python<'_>, action_list: &Bound<'_, PyAny>) -> PyResult<()> {
         let positions = self.positions(action_list)?;
-        let state = self.state.get_par(&positions).map_err(value_error)?;
+        let state = self.state.transform(&positions).map_err(value_error)?;
         self.arms = self.arms_at(py, &positions)?;
         self.state = state;
         Ok(())

@@ -87,6 +87,14 @@ impl LogisticState {
         Ok(LogisticState { mu, sigma_inv })
     }
 
+    /// `get_par` as a state to keep: the precision symmetrised (the product's two triangles
+    /// are summed in different orders; `get_par` itself returns upstream's product as it is).
+    pub fn transform(&self, positions: &[usize]) -> Result<LogisticState> {
+        let mut s = self.get_par(positions)?;
+        symmetrize(&mut s.sigma_inv, positions.len());
+        Ok(s)
+    }
+
     /// One update. Arms with total 0 are ignored; if none remain, `None` (nothing changes).
     /// Otherwise the new state and where each of its arms comes from: new arms (in batch
     /// order), known arms not observed (current order; dropped with `remove_not_observed`),
@@ -184,7 +192,7 @@ impl LogisticState {
             return Ok(LogisticState::default());
         }
         let kept: Vec<usize> = (0..k).filter(|&i| i != index).collect();
-        self.get_par(&kept)
+        self.transform(&kept)
     }
 }
 
