@@ -40,6 +40,28 @@ def assert_unchanged(bandit: Any, twin: Any) -> None:
     assert bandit.win_prop(draw=1000) == twin.win_prop(draw=1000)
 
 
+def logistic_state(bandit: Any) -> tuple:
+    """A LogisticBandit's state as plain lists: equal tuples mean exactly equal states."""
+    return (
+        list(bandit.action_list),
+        np.asarray(bandit.mu).tolist(),
+        np.asarray(bandit.sigma_inv).tolist(),
+    )
+
+
+def assert_logistic_sane(bandit: Any, where: str = "") -> None:
+    """Finite, of matching shapes, `sigma_inv` exactly symmetric and PSD to rounding."""
+    mu, sigma = np.asarray(bandit.mu), np.asarray(bandit.sigma_inv)
+    assert mu.shape == (len(bandit.action_list),) and np.all(np.isfinite(mu)), where
+    # The clip bounds log-odds to [-9, 9] and the starts to +-14: a MAP far beyond is a
+    # solver that ran along a direction nothing identifies (it once reached 2e16).
+    assert np.abs(mu).max(initial=0.0) < 1e3, where
+    assert np.all(np.isfinite(sigma)) and np.array_equal(sigma, sigma.T), where
+    if sigma.size:
+        ev = np.linalg.eigvalsh(sigma)
+        assert ev[0] >= -1e-9 * max(1.0, ev[-1]), where
+
+
 def five_se(p: np.ndarray, draw: int) -> np.ndarray:
     """Five standard errors of a Monte Carlo proportion estimated from `draw` samples."""
     p = np.asarray(p, dtype=float)

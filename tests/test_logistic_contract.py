@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bandit_state import assert_logistic_sane, logistic_state
+
 OBS3 = {"a": [1000, 100], "b": [4000, 800], "c": [2000, 300]}
 
 
@@ -27,23 +29,6 @@ def fitted(bk, seed: int = 1):
     bandit = bk.LogisticBandit(seed=seed)
     bandit.update(OBS3)
     return bandit
-
-
-def snapshot(bandit) -> tuple:
-    return (
-        list(bandit.action_list),
-        np.asarray(bandit.mu).tolist(),
-        np.asarray(bandit.sigma_inv).tolist(),
-    )
-
-
-def assert_sane(bandit) -> None:
-    mu, sigma = np.asarray(bandit.mu), np.asarray(bandit.sigma_inv)
-    assert np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))
-    assert np.array_equal(sigma, sigma.T)
-    if sigma.size:
-        ev = np.linalg.eigvalsh(sigma)
-        assert ev[0] >= -1e-9 * max(1.0, ev[-1])
 
 
 # ----------------------------------------------------------------------------- state
@@ -64,7 +49,7 @@ def test_constructor_copies_its_inputs(bk):
     bandit = bk.LogisticBandit(mu, sigma, names)
     mu[0], sigma[0, 0] = 9.0, 9.0
     names.append("z")
-    assert snapshot(bandit) == (["x", "y"], [0.5, -1.0], [[2.0, 1.0], [1.0, 3.0]])
+    assert logistic_state(bandit) == (["x", "y"], [0.5, -1.0], [[2.0, 1.0], [1.0, 3.0]])
     assert repr(bandit) == "LogisticBandit(arms=2, reference='y')"
 
 
@@ -103,14 +88,14 @@ def test_arrangement_is_new_then_unobserved_then_observed(bk):
     bandit.update({"b": [500, 90], "d": [300, 30], "z": [0, 0]})
     # new [d] + known not observed [a, c] + observed known [b]; "z" (total 0) is ignored.
     assert bandit.action_list == ["d", "a", "c", "b"]
-    assert_sane(bandit)
+    assert_logistic_sane(bandit)
 
 
 def test_all_zero_totals_change_nothing(bk):
     bandit = fitted(bk)
-    before = snapshot(bandit)
+    before = logistic_state(bandit)
     bandit.update({"a": [0, 0], "new": [0, 0]})
-    assert snapshot(bandit) == before
+    assert logistic_state(bandit) == before
 
 
 def test_orts_prior_carries_odds_ratios_but_not_the_level(bk):
@@ -145,7 +130,7 @@ def test_remove_not_observed_drops_other_arms(bk):
     dropped.update({"b": [500, 90], "d": [300, 30]}, remove_not_observed=True)
     assert dropped.action_list == ["d", "b"]
     assert kept.action_list == ["d", "a", "c", "b"]
-    assert_sane(dropped)
+    assert_logistic_sane(dropped)
 
 
 def test_full_decay_forgets_the_prior(bk):
@@ -182,7 +167,7 @@ def test_extreme_rates_never_raise(bk, sequence, orts):
     bandit = bk.LogisticBandit(seed=0)
     for obs in sequence:
         bandit.update(obs, odds_ratios_only=orts)
-        assert_sane(bandit)
+        assert_logistic_sane(bandit)
         shares = bandit.win_prop(draw=2000)
         assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
 
@@ -193,7 +178,7 @@ def test_zero_prior_precision_does_not_raise(bk):
     for orts in (True, False):
         bandit = bk.LogisticBandit([0.1, 0.2, -1.0], sigma, ["a", "b", "c"], seed=0)
         bandit.update({"a": [500, 50], "c": [500, 60]}, odds_ratios_only=orts)
-        assert_sane(bandit)
+        assert_logistic_sane(bandit)
         assert sum(bandit.win_prop(draw=1000).values()) == pytest.approx(1.0, abs=1e-12)
 
 
@@ -220,7 +205,7 @@ def test_bad_update_raises_and_leaves_the_object_unchanged(bk, obs, kwargs, mess
     bandit, twin = fitted(bk, seed=5), fitted(bk, seed=5)
     with pytest.raises(ValueError, match=message):
         bandit.update(obs, **kwargs)
-    assert snapshot(bandit) == snapshot(twin)
+    assert logistic_state(bandit) == logistic_state(twin)
     assert bandit.win_prop(draw=1000) == twin.win_prop(draw=1000)
 
 
@@ -229,11 +214,11 @@ def test_bad_update_raises_and_leaves_the_object_unchanged(bk, obs, kwargs, mess
 
 def test_get_par_reference_change_round_trips(bk):
     bandit = fitted(bk)
-    before = snapshot(bandit)
+    before = logistic_state(bandit)
     mu, sigma = bandit.get_par(["c", "b", "a"])
     eta = [bandit.mu[0] + bandit.mu[2], bandit.mu[1] + bandit.mu[2], bandit.mu[2]]
     np.testing.assert_allclose(mu, [eta[2] - eta[0], eta[1] - eta[0], eta[0]], atol=1e-14)
-    assert snapshot(bandit) == before  # get_par does not change the state
+    assert logistic_state(bandit) == before  # get_par does not change the state
     bandit.transform(["c", "b", "a"])
     assert bandit.action_list == ["c", "b", "a"]
     np.testing.assert_array_equal(bandit.sigma_inv, sigma)
@@ -256,14 +241,14 @@ def test_get_par_subset_uses_the_rounded_pseudo_inverse(bk):
 
 def test_get_par_and_transform_reject_unknown_arms(bk):
     bandit = fitted(bk)
-    before = snapshot(bandit)
+    before = logistic_state(bandit)
     with pytest.raises(ValueError, match="unknown arm 'zz'"):
         bandit.get_par(["a", "zz"])
     with pytest.raises(ValueError, match="unknown arm 'zz'"):
         bandit.transform(["zz", "a"])
     with pytest.raises(ValueError, match="duplicate"):
         bandit.transform(["a", "a"])
-    assert snapshot(bandit) == before
+    assert logistic_state(bandit) == before
 
 
 def test_delete(bk):
@@ -410,10 +395,10 @@ def test_copies_continue_identically(bk, duplicate):
     bandit = fitted(bk, seed=21)
     bandit.win_prop(draw=100)
     twin = duplicate(bandit)
-    assert snapshot(twin) == snapshot(bandit) and repr(twin) == repr(bandit)
+    assert logistic_state(twin) == logistic_state(bandit) and repr(twin) == repr(bandit)
     assert twin.win_prop(draw=2000) == bandit.win_prop(draw=2000)
     twin.update({"a": [10, 1]})
-    assert snapshot(twin) != snapshot(bandit)
+    assert logistic_state(twin) != logistic_state(bandit)
 
 
 def test_attributes_are_copies_in_rust(rs_bk):

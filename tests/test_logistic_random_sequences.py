@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
+from bandit_state import assert_logistic_sane, logistic_state
 from banditkit.python import _logistic_math as lm
 
 ARMS = list("abcdefg")
@@ -37,26 +38,6 @@ def random_batch(rng: np.random.Generator) -> dict[str, list[int]]:
     return batch
 
 
-def snapshot(bandit) -> tuple:
-    return (
-        list(bandit.action_list),
-        np.array(bandit.mu).tobytes(),
-        np.array(bandit.sigma_inv).tobytes(),
-    )
-
-
-def assert_sane(bandit, where: str) -> None:
-    mu, sigma = np.asarray(bandit.mu), np.asarray(bandit.sigma_inv)
-    assert mu.shape == (len(bandit.action_list),) and np.all(np.isfinite(mu)), where
-    # The clip bounds log-odds to [-9, 9] and the starts to +-14: a MAP far beyond is a
-    # solver that ran along a direction nothing identifies (it once reached 2e16).
-    assert np.abs(mu).max(initial=0.0) < 1e3, where
-    assert np.all(np.isfinite(sigma)) and np.array_equal(sigma, sigma.T), where
-    if sigma.size:
-        ev = np.linalg.eigvalsh(sigma)
-        assert ev[0] >= -1e-9 * max(1.0, ev[-1]), where
-
-
 def test_random_sequences(bk):
     rng = np.random.default_rng(20261201)
     with warnings.catch_warnings():
@@ -71,12 +52,12 @@ def test_random_sequences(bk):
                     remove_not_observed=bool(rng.integers(0, 4) == 0),
                     decay=float(rng.choice([0.0, 0.0, 0.1, 0.5, 1.0])),
                 )
-                assert_sane(bandit, where)
+                assert_logistic_sane(bandit, where)
                 obs, kwargs = BAD_CALLS[int(rng.integers(0, len(BAD_CALLS)))]
-                before = snapshot(bandit)
+                before = logistic_state(bandit)
                 with pytest.raises(ValueError):
                     bandit.update(obs, **kwargs)
-                assert snapshot(bandit) == before, where
+                assert logistic_state(bandit) == before, where
                 arms = bandit.get_models()
                 if not arms:
                     continue
@@ -92,7 +73,7 @@ def test_random_sequences(bk):
                     bandit.transform(subset)
                 elif action == 1 and len(arms) > 1:
                     bandit.delete(arms[int(rng.integers(0, len(arms)))])
-                assert_sane(bandit, where)
+                assert_logistic_sane(bandit, where)
 
 
 # A state the random sequences reached (Full-TS, decay 1, clipped rates): arms 2..5 form a
