@@ -114,11 +114,13 @@ def test_rounding_level_negative_eigenvalue_is_a_zero(bk):
 
 
 def test_pinv_sym_is_numpys_pinv_without_rounding_negatives():
+    # No eigenvalue near the rounding level, where the two rules differ on purpose (below).
     rng = np.random.default_rng(5)
-    a = rng.normal(size=(6, 4))
-    psd = a @ a.T  # rank 4
+    a = rng.normal(size=(6, 6))
+    psd = a @ a.T + 0.1 * np.eye(6)
     indefinite = psd - 3.0 * np.eye(6)
-    for m in (psd, indefinite, np.zeros((3, 3))):
+    singular = np.diag([2.0, 0.5, 0.0])  # an exact zero eigenvalue
+    for m in (psd, indefinite, singular, np.zeros((3, 3))):
         expected = np.linalg.pinv(m, rcond=lm.PINV_RCOND)
         assert np.abs(lm.pinv_sym(m, lm.PINV_RCOND, lm.PSD_TOL) - expected).max() <= 1e-10
     d = np.diag([1.0, -1e-13])
