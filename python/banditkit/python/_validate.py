@@ -64,7 +64,7 @@ def setting_integer(value: object, name: str) -> int:
 def setting_flag(value: object, name: str) -> bool:
     """A setting that is a flag: a Python bool or np.bool_ (not 1, not "no")."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
+        raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 

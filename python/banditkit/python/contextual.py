@@ -329,6 +329,10 @@ class _LinearBandit(Synchronized, ABC):
 
     @synchronized
     def get_stats(self) -> dict[str, Any]:
+        with np.errstate(over="ignore"):  # a finite state can have a norm beyond 1.8e308
+            return self._stats()
+
+    def _stats(self) -> dict[str, Any]:
         arms = {
             label: {
                 "pulls": m.pulls,

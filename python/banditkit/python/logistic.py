@@ -200,6 +200,7 @@ class LogisticBandit(Synchronized):
                 sigma_inv[n_new:, n_new:] += prior_precision
             self._check_finite(w, sigma_inv, order)
             sigma_inv = lm.nearest_psd(0.5 * (sigma_inv + sigma_inv.T))
+            self._check_finite(w, sigma_inv, order)  # an eigensolver near 1e308 can overflow
         self.mu, self.sigma_inv, self.action_list = w, sigma_inv, order
 
     @staticmethod
