@@ -318,3 +318,65 @@ def test_numpy_settings_are_accepted(bk):
         b = cls(np.array(["a", "b"]), np.int64(D), l2_lambda=np.float32(0.5), gamma=np.float64(1))
         assert b.arms == ["a", "b"] and b.n_features == D
     assert bk.LinearBandit(default_sigma=np.float32(2.0), obs_noise=1).default_sigma == 2.0
+
+
+# ----------------------------------------------------------------------------- saved state
+
+
+def restore(bandit: Any, edit: Callable[[Any], None]) -> Any:
+    """Unpickle `bandit` the way pickle does, after `edit` changed its saved state."""
+    rebuild, args, state = bandit.__reduce_ex__(2)[:3]
+    edit(state)
+    restored = rebuild(*args)
+    restored.__setstate__(state)
+    return restored
+
+
+def nan_theta(state: Any) -> None:
+    if "arm_states" in state:  # banditkit_rs
+        state["arm_states"][0]["theta"][0] = np.nan
+    else:
+        state["_models"][0].theta = np.full_like(state["_models"][0].theta, np.nan)
+
+
+@pytest.mark.parametrize("cls", ["LinUCB", "LinTS"])
+def test_saved_contextual_state_is_checked(bk, cls):
+    """Rust LinUCB's __setstate__ once accepted a NaN theta."""
+    bandit = contextual(cls)(bk)
+    assert state(restore(bandit, lambda s: None)) == state(contextual(cls)(bk))
+    with pytest.raises(ValueError, match="finite"):
+        restore(bandit, nan_theta)
+
+
+def set_item(key: str, index: Any, value: Any) -> Callable[[Any], None]:
+    def edit(state: dict[str, Any]) -> None:
+        target = state[key]
+        if isinstance(target, dict):
+            target[index] = value
+        else:
+            target = np.array(target, dtype=float)
+            target[index] = value
+            state[key] = target
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("make", "edit"),
+    [
+        (linear, set_item("sigma", "a", -1.0)),
+        (linear, set_item("mu", "b", np.inf)),
+        (linear, set_item("counts", "a", -2)),
+        (linear, set_item("counts", "zz", 1)),  # an arm the other tables lack
+        (tspar, set_item("alpha", 0, np.nan)),
+        (tspar, set_item("beta", 1, 0.0)),
+        (logistic, set_item("sigma_inv", (0, 0), -1e6)),  # not PSD
+        (logistic, set_item("mu", 0, np.nan)),
+    ],
+)
+def test_saved_reference_state_is_checked(py_bk, make, edit):
+    """The reference backend's pickles are checked like constructor arguments."""
+    bandit = make(py_bk)
+    assert state(restore(bandit, lambda s: None)) == state(make(py_bk))
+    with pytest.raises(ValueError):
+        restore(bandit, edit)
