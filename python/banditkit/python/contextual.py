@@ -19,6 +19,7 @@ normal per arm, in arm order, so ``predict(X)`` equals ``select`` on each row in
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Hashable, Iterable, Sequence
@@ -72,29 +73,28 @@ class _ArmModel:
         self.pulls = self.since_refactor = self.refactors = 0
 
     def copy(self) -> _ArmModel:
-        """An independent copy (the history's arrays are never modified, so they are shared)."""
+        """An independent copy. Updates replace the arrays instead of writing into them, so
+        the copy may share them (and the history's, which are never modified)."""
         new = object.__new__(_ArmModel)
         new.__dict__.update(self.__dict__)
-        new.A, new.b = self.A.copy(), self.b.copy()
-        new.a_inv, new.theta = self.a_inv.copy(), self.theta.copy()
         new.history = deque(self.history)
         return new
 
     def is_finite(self) -> bool:
-        return bool(
-            np.isfinite(self.A).all()
-            and np.isfinite(self.b).all()
-            and np.isfinite(self.a_inv).all()
-            and np.isfinite(self.theta).all()
-        )
+        arrays = (self.A, self.b, self.a_inv, self.theta)
+        # A finite sum proves every entry finite (an inf or NaN entry makes it inf or NaN);
+        # only a sum that overflows needs the entries looked at. (Call under np.errstate.)
+        if all(math.isfinite(a.sum()) for a in arrays):
+            return True
+        return all(bool(np.isfinite(a).all()) for a in arrays)
 
     def add(self, x: np.ndarray, r: float) -> None:
         if self.window and len(self.history) == self.window:
             self._remove_oldest()
         if self.gamma < 1.0:
-            self.A *= self.gamma
-            self.b *= self.gamma
-            self.a_inv /= self.gamma
+            self.A = self.A * self.gamma
+            self.b = self.b * self.gamma
+            self.a_inv = self.a_inv / self.gamma
         u = self.a_inv @ x
         if (
             (self.pulls + 1) % CHECK_EVERY == 0
@@ -105,10 +105,10 @@ class _ArmModel:
             u = self.a_inv @ x
         denom = 1.0 + x @ u
         err = r - x @ self.theta
-        self.a_inv -= np.outer(u, u) / denom
-        self.theta += u * (err / denom)
-        self.b += r * x
-        self.A += np.outer(x, x)
+        self.a_inv = self.a_inv - np.outer(u, u) / denom
+        self.theta = self.theta + u * (err / denom)
+        self.b = self.b + r * x
+        self.A = self.A + np.outer(x, x)
         if self.window:
             self.history.append((x.copy(), r))
         self.pulls += 1
@@ -122,11 +122,11 @@ class _ArmModel:
         u = self.a_inv @ x
         denom = 1.0 - w * (x @ u)
         err = x @ self.theta - r
-        self.A -= w * np.outer(x, x)
-        self.b -= w * r * x
+        self.A = self.A - w * np.outer(x, x)
+        self.b = self.b - w * r * x
         if denom > DOWNDATE_TOL:
-            self.a_inv += (w / denom) * np.outer(u, u)
-            self.theta += u * (w * err / denom)
+            self.a_inv = self.a_inv + (w / denom) * np.outer(u, u)
+            self.theta = self.theta + u * (w * err / denom)
         else:
             self.refactor()
 
@@ -303,18 +303,16 @@ class _LinearBandit(Synchronized, ABC):
     ) -> None:
         """Apply observations to copies of `models` and commit them only if every touched arm's
         state is finite (a finite context of 1e200 or rewards of 1e308 can overflow it)."""
-        candidates = dict.fromkeys(k for k, _, _ in observations)
+        candidates = {k: models[k].copy() for k in dict.fromkeys(k for k, _, _ in observations)}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for k in candidates:
-                candidates[k] = models[k].copy()
             for k, x, r in observations:
-                candidates[k].add(x, r)  # type: ignore[union-attr]
-        for k, model in candidates.items():
-            if not model.is_finite():  # type: ignore[union-attr]
-                raise overflow_error(self._labels[k])
+                candidates[k].add(x, r)
+            bad = [k for k, model in candidates.items() if not model.is_finite()]
+        if bad:
+            raise overflow_error(self._labels[bad[0]])
         committed = list(models)
         for k, model in candidates.items():
-            committed[k] = model  # type: ignore[assignment]
+            committed[k] = model
         self._models = committed
 
     @synchronized

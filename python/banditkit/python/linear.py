@@ -119,16 +119,19 @@ class LinearBandit(Synchronized):
     ) -> tuple[float, float]:
         """The conjugate update of N(mu, sigma^2) by n rewards summing to `total` (NaN or
         inf where it overflows, never an exception: the caller reports it)."""
-        with np.errstate(all="ignore"):
-            mu64, var = np.float64(mu), np.float64(sigma) ** 2
+        try:  # Python floats overflow to inf without a warning
             if decay > 0.0:
-                var = (1.0 - decay) * var + decay * np.float64(self.default_sigma) ** 2
-                mu64 = (1.0 - decay) * mu64
-            prec0 = 1.0 / var
-            prec_obs = n / np.float64(self.obs_noise) ** 2
-            new_mu = (prec0 * mu64 + prec_obs * (total / n)) / (prec0 + prec_obs)
-            new_sigma = 1.0 / np.sqrt(prec0 + prec_obs)
-        return float(new_mu), float(new_sigma)
+                sigma2 = (1.0 - decay) * sigma**2 + decay * self.default_sigma**2
+                mu = (1.0 - decay) * mu
+            else:
+                sigma2 = sigma**2
+            prec0 = 1.0 / sigma2
+            prec_obs = n / self.obs_noise**2
+            new_mu = (prec0 * mu + prec_obs * (total / n)) / (prec0 + prec_obs)
+            new_sigma = 1.0 / math.sqrt(prec0 + prec_obs)
+        except (ZeroDivisionError, OverflowError, ValueError):  # 1/0, x**2 > 1.8e308, sqrt(-)
+            return math.nan, math.nan
+        return new_mu, new_sigma
 
     @synchronized
     def win_prop(
