@@ -209,6 +209,16 @@ def _check_count(value: object, which: str, name: object) -> float:
     return count
 
 
+def shaped_pair(values: object) -> bool:
+    """A one-dimensional array-like of exactly two entries (not a string or a mapping)."""
+    if isinstance(values, (str, bytes, Mapping)):
+        return False
+    try:
+        return np.ndim(values) == 1 and len(values) == 2  # type: ignore[arg-type]
+    except (ValueError, TypeError):  # ragged nesting, no length
+        return False
+
+
 def check_count_obs(obs: object) -> list[tuple[Hashable, float, float]]:
     """Validate `{name: [total, success]}` and return `[(name, total, success), ...]`.
 
@@ -217,8 +227,7 @@ def check_count_obs(obs: object) -> list[tuple[Hashable, float, float]]:
     mapping = _check_obs_mapping(obs)
     checked = []
     for name, values in mapping.items():
-        shaped = not isinstance(values, (str, bytes, Mapping)) and np.ndim(values) == 1
-        if not shaped or len(values) != 2:
+        if not shaped_pair(values):
             raise ValueError(
                 "Each observation must be [total_count, success_count], "
                 f"got {values} for action '{name}'"
