@@ -62,7 +62,7 @@ def test_constructor_copies_its_inputs(bk):
         (([0.0, 0.0], [[1.0, float("inf")], [0.0, 1.0]], ["a", "b"]), "must be finite"),
         (([0.0, 0.0], [[1.0, 0.5], [0.0, 1.0]], ["a", "b"]), "sigma_inv must be symmetric"),
         (([0.0, 0.0], np.eye(2), ["a", "a"]), "duplicate"),
-        (([0.0, 0.0, 0.0], np.eye(3), "abc"), "action_list must be a list of names"),
+        (([0.0, 0.0, 0.0], np.eye(3), "abc"), "action_list must be a list of"),
     ],
 )
 def test_constructor_rejects_inconsistent_state(bk, args, message):
@@ -343,14 +343,27 @@ def test_bad_win_prop_arguments(bk, kwargs, message):
     assert bandit.win_prop(draw=1000) == twin.win_prop(draw=1000)
 
 
-def test_non_psd_covariance_is_repaired_with_a_warning(bk):
-    bandit = bk.LogisticBandit(
-        [0.0, 0.0, 0.0], np.diag([1.0, -200.0, 1.0]), ["a", "b", "c"], seed=0
-    )
+def test_non_psd_precision_is_rejected_at_construction(bk):
+    """A precision must be PSD up to rounding (docs/validation.md: saved state is data)."""
+    for sigma_inv in (np.diag([1.0, -200.0, 1.0]), -np.eye(3)):
+        with pytest.raises(ValueError, match="sigma_inv must be positive semidefinite"):
+            bk.LogisticBandit([0.0, 0.0, 0.0], sigma_inv, ["a", "b", "c"])
+
+
+def non_psd_bandit(py_bk, diagonal: list[float], seed: int | None = None):
+    """A reference-backend bandit whose state was set past the constructor's checks, to reach
+    the contract's covariance repair (a valid state only needs it for rounding)."""
+    bandit = py_bk.LogisticBandit([0.0, 0.0, 0.0], np.eye(3), ["a", "b", "c"], seed=seed)
+    bandit.sigma_inv = np.diag(diagonal)
+    return bandit
+
+
+def test_non_psd_covariance_is_repaired_with_a_warning(py_bk):
+    bandit = non_psd_bandit(py_bk, [1.0, -200.0, 1.0], seed=0)
     with pytest.warns(RuntimeWarning, match="added 0.001 to its diagonal 5 time"):
         shares = bandit.win_prop(draw=1000)
     assert sum(shares.values()) == pytest.approx(1.0)
-    hopeless = bk.LogisticBandit([0.0, 0.0, 0.0], np.diag([1.0, -1.0, 1.0]), ["a", "b", "c"])
+    hopeless = non_psd_bandit(py_bk, [1.0, -1.0, 1.0])
     with pytest.raises(
         ValueError,
         match="Failed to make covariance matrix positive semidefinite after 100 iterations",
@@ -408,8 +421,8 @@ def test_attributes_are_copies_in_rust(rs_bk):
     assert bandit.mu[0] != 99.0 and bandit.action_list == ["a", "b", "c"]
 
 
-def test_no_print_only_warnings(bk, capsys):
-    bandit = bk.LogisticBandit([0.0, 0.0, 0.0], np.diag([1.0, -200.0, 1.0]), ["a", "b", "c"])
+def test_no_print_only_warnings(py_bk, capsys):
+    bandit = non_psd_bandit(py_bk, [1.0, -200.0, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bandit.win_prop(draw=500)

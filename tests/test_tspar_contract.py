@@ -191,8 +191,11 @@ def test_select_errors(bk):
     with pytest.raises(ValueError, match="^no arms to select from"):
         bk.TSPar().select()
     b = fitted(bk)
-    for bad in (0, 4, -2, 2.0, False):
+    for bad in (0, 4, -2):
         with pytest.raises(ValueError, match="^n must be"):
+            b.select(n=bad)
+    for bad in (2.0, False):  # a setting of the wrong type (docs/validation.md)
+        with pytest.raises(TypeError, match="^n must be an integer"):
             b.select(n=bad)
 
 

@@ -27,9 +27,11 @@ def make_tspar(bk) -> Any:
     return b
 
 
-def check_rejected(bk, make: Callable, call: Callable[[Any], object], pattern: str) -> None:
+def check_rejected(
+    bk, make: Callable, call: Callable[[Any], object], pattern: str, error: type = ValueError
+) -> None:
     bandit, twin = make(bk), make(bk)
-    with pytest.raises(ValueError, match=pattern):
+    with pytest.raises(error, match=pattern):
         call(bandit)
     assert_unchanged(bandit, twin)
 
@@ -208,6 +210,13 @@ def test_tspar_update_rejects_non_dict(bk):
 
 
 @pytest.mark.parametrize("make", [make_linear, make_tspar])
-@pytest.mark.parametrize("n", [0, -1, 99, 1.0, True, "1"])
+@pytest.mark.parametrize("n", [0, -1, 99])
 def test_select_rejects_n(bk, make, n):
     check_rejected(bk, make, lambda b: b.select(n=n), "^n must be")
+
+
+@pytest.mark.parametrize("make", [make_linear, make_tspar])
+@pytest.mark.parametrize("n", [1.0, True, "1"])
+def test_select_rejects_n_of_wrong_type(bk, make, n):
+    """`n` is a setting: a wrong type is a TypeError (docs/validation.md)."""
+    check_rejected(bk, make, lambda b: b.select(n=n), "^n must be an integer", TypeError)

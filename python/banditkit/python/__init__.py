@@ -1,6 +1,8 @@
 """`banditkit.python`: the pure-NumPy reference backend, same API as `banditkit_rs`.
 
 Readable and vectorised rather than fast: every Rust kernel is tested against its namesake here.
+Objects may be shared between threads: every public method holds a per-object lock (`_sync.py`).
+Inputs follow docs/validation.md (`_validate.py`).
 """
 
 from __future__ import annotations

@@ -266,6 +266,8 @@ def map_estimate(problem: MapProblem) -> np.ndarray:
         if not np.any(g):
             break
         d = newton_direction(g, h)
+        if not np.any(d):
+            break  # no usable curvature (a Hessian that overflowed): the caller checks
         decrement = float(-g @ d)
         d_norm = float(np.abs(d).max())
         if decrement <= 4.0 * EPS * abs(f) and d_norm <= 1e-8 * (1.0 + np.abs(w).max()):

@@ -1,8 +1,10 @@
-"""Input validation shared by the reference bandits (LinearBandit, TSPar, LogisticBandit).
+"""Input validation shared by every reference bandit: the policy of docs/validation.md.
 
-Every checker either returns clean values or raises ValueError with a message from the
-contract (spec/thompson.md); none of them touches a bandit, so a caller can validate a whole
-call before changing any state.
+Settings (constructor parameters and keyword options) of the wrong type raise TypeError and of
+a wrong value ValueError; data (observations, contexts, rewards, lists of arms, saved state)
+raises ValueError; `draw` and `seed` raise ValueError (the drop-in contract, spec/thompson.md).
+Every checker either returns clean values or raises; none of them touches a bandit, so a caller
+can validate a whole call before changing any state.
 """
 
 from __future__ import annotations
@@ -38,6 +40,89 @@ def _is_integer(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
 
 
+# ----------------------------------------------------------------------------- settings
+
+
+def setting_number(value: object, name: str) -> float:
+    """A setting that is a number (int, float or a NumPy scalar of either, never a bool or a
+    string): TypeError otherwise. The value (NaN included) is for the caller to check."""
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        raise ValueError(f"{name} is too large, got {value!r}") from None
+
+
+def setting_integer(value: object, name: str) -> int:
+    """A setting that is an integer (never a bool, never a float, even a whole one)."""
+    if not _is_integer(value):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def setting_flag(value: object, name: str) -> bool:
+    """A setting that is a flag: a Python bool or np.bool_ (not 1, not "no")."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_positive(value: object, what: str) -> float:
+    """A finite number > 0 (default_sigma, obs_noise, l2_lambda, alpha, v)."""
+    number = setting_number(value, what)
+    if not (math.isfinite(number) and number > 0.0):
+        raise ValueError(f"{what} must be positive, got {value!r}")
+    return number
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def is_number(x: object) -> bool:
+    """A real number in data: not a bool, not a string; a 0-d numeric array counts."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return x.dtype.kind in "iuf"
+    return _is_real(x)
+
+
+def numeric_array(values: object) -> np.ndarray | None:
+    """`values` as a float array if it is an array-like of real numbers (lists, tuples, NumPy
+    arrays of an integer or floating dtype, pandas Series, anything with `__array__`), else
+    None. Strings, bytes, mappings and booleans are never numbers."""
+    if isinstance(values, (str, bytes, Mapping)) or values is None:
+        return None
+    try:
+        raw = np.asarray(values)
+    except (ValueError, TypeError):  # ragged nesting, odd objects
+        return None
+    if raw.dtype.kind in "iuf":
+        return raw.astype(np.float64, copy=False)
+    if raw.dtype.kind != "O":
+        return None  # bool, str, bytes, complex, datetime...
+    items = raw.reshape(-1).tolist()
+    if not all(_is_real(x) for x in items):
+        return None
+    floats = [_finite_float(x) for x in items]  # ints beyond float range: not finite
+    return np.array([math.inf if f is None else f for f in floats]).reshape(raw.shape)
+
+
+def check_arm_list(arms: object, what: str) -> list[Any]:
+    """A list of arm names from any iterable except a lone string (never a list of characters)."""
+    if isinstance(arms, (str, bytes)):
+        raise ValueError(f"{what} must be a list of arms, got the string {arms!r}")
+    if isinstance(arms, np.ndarray):
+        if arms.ndim != 1:
+            raise ValueError(f"{what} must be one-dimensional, got shape {arms.shape}")
+        arms = arms.tolist()
+    if isinstance(arms, Mapping):
+        raise ValueError(f"{what} must be a list of arms, got {type(arms).__name__}")
+    try:
+        return list(arms)  # type: ignore[call-overload]
+    except TypeError:
+        raise ValueError(f"{what} must be a list of arms, got {type(arms).__name__}") from None
+
+
 def check_draw(draw: object) -> int:
     """Number of Monte Carlo draws: an integer (Python or NumPy, not bool) >= 1."""
     if not _is_integer(draw):
@@ -49,21 +134,23 @@ def check_draw(draw: object) -> int:
 
 def check_aggressive(aggressive: object) -> float:
     """The exponent applied to win counts: a finite real number > 0."""
-    value = _finite_float(aggressive)
-    if value is None or value <= 0.0:  # NaN and inf are not usable exponents either
+    value = setting_number(aggressive, "aggressive")
+    if not math.isfinite(value) or value <= 0.0:  # NaN and inf are not usable exponents either
         raise ValueError(f"aggressive must be positive, got {aggressive!r}")
     return value
 
 
 def check_decay(decay: object) -> float:
     """Forgetting weight in [0, 1]; NaN is rejected."""
-    value = _finite_float(decay)
-    if value is None or not 0.0 <= value <= 1.0:
+    value = setting_number(decay, "decay")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
         raise ValueError(f"decay must be between 0.0 and 1.0, got {decay!r}")
     return value
 
 
 def check_method(method: object) -> str:
+    if not isinstance(method, str):
+        raise TypeError(f"method must be 'mc' or 'exact', got {method!r}")
     if method not in METHODS:
         raise ValueError(f"method must be 'mc' or 'exact', got {method!r}")
     return str(method)
@@ -81,7 +168,7 @@ def check_seed(seed: object) -> int | None:
 def check_select_n(n: object, n_arms: int) -> int:
     """How many arms `select` ranks: None (1) or an integer in [1, n_arms]; no arms is an error."""
     if n is not None and not _is_integer(n):
-        raise ValueError(f"n must be an integer, got {n!r}")
+        raise TypeError(f"n must be an integer, got {n!r}")
     if n_arms == 0:
         raise ValueError("no arms to select from")
     count = 1 if n is None else int(n)  # type: ignore[call-overload]
@@ -95,18 +182,7 @@ def check_select_n(n: object, n_arms: int) -> int:
 def check_action_list(action_list: object) -> list[Hashable]:
     """Names for `win_prop`: any iterable of hashable names except a lone string; a repeated
     name counts once (the answer is a dict)."""
-    if isinstance(action_list, (str, bytes)):
-        raise ValueError(f"action_list must be a list of names, got the string {action_list!r}")
-    if isinstance(action_list, np.ndarray):
-        if action_list.ndim != 1:
-            raise ValueError(f"action_list must be one-dimensional, got shape {action_list.shape}")
-        action_list = action_list.tolist()
-    try:
-        names = list(action_list)  # type: ignore[call-overload]
-    except TypeError:
-        raise ValueError(
-            f"action_list must be a list of names, got {type(action_list).__name__}"
-        ) from None
+    names = check_arm_list(action_list, "action_list")
     for name in names:
         if not isinstance(name, Hashable):
             raise ValueError(f"action names must be hashable, got {name!r}")
@@ -133,20 +209,31 @@ def _check_count(value: object, which: str, name: object) -> float:
     return count
 
 
+def shaped_pair(values: object) -> bool:
+    """A one-dimensional array-like of exactly two entries (not a string or a mapping)."""
+    if isinstance(values, (str, bytes, Mapping)):
+        return False
+    try:
+        return np.ndim(values) == 1 and len(values) == 2  # type: ignore[arg-type]
+    except (ValueError, TypeError):  # ragged nesting, no length
+        return False
+
+
 def check_count_obs(obs: object) -> list[tuple[Hashable, float, float]]:
-    """Validate `{name: [total, success]}` and return `[(name, total, success), ...]`."""
+    """Validate `{name: [total, success]}` and return `[(name, total, success), ...]`.
+
+    Any array-like of two numbers is an observation (a list, a tuple, a NumPy array, a pandas
+    Series); a string, a scalar or a mapping is not."""
     mapping = _check_obs_mapping(obs)
     checked = []
     for name, values in mapping.items():
-        shaped = isinstance(values, (list, tuple)) or (
-            isinstance(values, np.ndarray) and values.ndim == 1
-        )
-        if not shaped or len(values) != 2:
+        if not shaped_pair(values):
             raise ValueError(
                 "Each observation must be [total_count, success_count], "
                 f"got {values} for action '{name}'"
             )
-        total_raw, success_raw = values[0], values[1]
+        pair = list(values) if not isinstance(values, np.ndarray) else values.tolist()
+        total_raw, success_raw = pair
         total = _check_count(total_raw, "Total", name)
         success = _check_count(success_raw, "Success", name)
         if success > total:
@@ -160,50 +247,32 @@ def check_count_obs(obs: object) -> list[tuple[Hashable, float, float]]:
 
 def _rewards_array(values: object, name: object) -> np.ndarray:
     """One arm's rewards as a 1-D float array (a scalar is one reward)."""
-    if _is_real(values):
-        items: list[object] = [values]
-    elif isinstance(values, (list, tuple, np.ndarray)):
-        try:
-            raw = np.asarray(values)
-        except ValueError:  # ragged nesting
-            raise ValueError(
-                f"Rewards must be real numbers, got {values!r} for action '{name}'"
-            ) from None
-        if raw.ndim > 1:
-            raise ValueError(
-                f"Rewards must be one-dimensional, got shape {raw.shape} for action '{name}'"
-            )
-        if raw.dtype.kind in "iuf":  # fast path: already numeric
-            rewards = raw.astype(float).reshape(-1)
-            if not np.all(np.isfinite(rewards)):
-                raise ValueError(f"Rewards must be finite, got {values!r} for action '{name}'")
-            return rewards
-        items = raw.reshape(-1).tolist()
-        if not all(_is_real(x) for x in items):
-            raise ValueError(f"Rewards must be real numbers, got {values!r} for action '{name}'")
-    else:
+    if (
+        isinstance(values, (str, bytes, Mapping))
+        or values is None
+        or not (is_number(values) or hasattr(values, "__array__") or hasattr(values, "__iter__"))
+    ):
         raise ValueError(
             "Rewards must be a number, list, tuple, or array, "
             f"got {type(values).__name__} for action '{name}'"
         )
-    floats = [_finite_float(x) for x in items]
-    if any(x is None for x in floats):
+    rewards = numeric_array(values)
+    if rewards is None:
+        raise ValueError(f"Rewards must be real numbers, got {values!r} for action '{name}'")
+    if rewards.ndim > 1:
+        raise ValueError(
+            f"Rewards must be one-dimensional, got shape {rewards.shape} for action '{name}'"
+        )
+    rewards = rewards.reshape(-1)
+    if not np.all(np.isfinite(rewards)):
         raise ValueError(f"Rewards must be finite, got {values!r} for action '{name}'")
-    return np.array(floats, dtype=float)
+    return rewards
 
 
 def check_reward_obs(obs: object) -> list[tuple[Hashable, np.ndarray]]:
     """Validate `{name: number | rewards}` and return `[(name, 1-D float rewards), ...]`."""
     mapping = _check_obs_mapping(obs)
     return [(name, _rewards_array(values, name)) for name, values in mapping.items()]
-
-
-def check_positive(value: object, what: str) -> float:
-    """A finite real number > 0 (default_sigma, obs_noise)."""
-    number = _finite_float(value)
-    if number is None or number <= 0.0:
-        raise ValueError(f"{what} must be positive, got {value!r}")
-    return number
 
 
 def check_prior(prior: object, what: str, positive: bool) -> dict[Hashable, float]:
@@ -222,4 +291,82 @@ def check_prior(prior: object, what: str, positive: bool) -> dict[Hashable, floa
             need = "positive and finite" if positive else "finite"
             raise ValueError(f"prior {what} must be {need}, got {value!r} for action '{name}'")
         checked[name] = number
+    return checked
+
+
+def overflow_error(arm: object) -> ValueError:
+    """The error of an update whose finite input would make the state non-finite."""
+    return ValueError(f"update would make the state of arm {arm!r} non-finite (overflow)")
+
+
+# ----------------------------------------------------------------------------- contextual data
+
+
+def check_context(x: object, n_features: int) -> np.ndarray:
+    """One context: a 1-D array-like of `n_features` finite numbers."""
+    v = numeric_array(x)
+    if v is None or v.ndim != 1:
+        raise ValueError("context must be a 1-D array of numbers")
+    if v.shape[0] != n_features:
+        raise ValueError(f"context must have {n_features} features, got {v.shape[0]}")
+    if not np.isfinite(v).all():
+        raise ValueError("context must be finite")
+    return v
+
+
+def check_contexts(X: object, n_features: int) -> np.ndarray:
+    """A batch of contexts: a 2-D array-like with `n_features` columns of finite numbers."""
+    m = numeric_array(X)
+    if m is None or m.ndim != 2:
+        raise ValueError("X must be a 2-D array of numbers")
+    if m.shape[1] != n_features:
+        raise ValueError(f"X must have {n_features} columns, got {m.shape[1]}")
+    if not np.isfinite(m).all():
+        raise ValueError("contexts must be finite")
+    return m
+
+
+def check_reward(reward: object) -> float:
+    """One contextual reward: a finite number (not a bool, not a string)."""
+    if not is_number(reward):
+        raise ValueError(f"reward must be a number, got {reward!r}")
+    r = _finite_float(reward.item() if isinstance(reward, np.ndarray) else reward)
+    if r is None:
+        raise ValueError(f"reward must be finite, got {reward!r}")
+    return r
+
+
+def check_rewards(rewards: object) -> np.ndarray:
+    """A batch of contextual rewards: an array-like of finite numbers, flattened."""
+    r = numeric_array(rewards)
+    if r is None:
+        raise ValueError("rewards must be a 1-D array of numbers")
+    r = r.reshape(-1)
+    if not np.isfinite(r).all():
+        raise ValueError("rewards must be finite")
+    return r
+
+
+# ----------------------------------------------------------------------------- saved state
+
+
+def check_saved_array(
+    values: object, shape: tuple[int, ...], what: str, positive: bool = False
+) -> np.ndarray:
+    """A saved float array: the expected shape, finite (and > 0 if `positive`)."""
+    array = numeric_array(values)
+    if array is None or array.shape != shape:
+        got = getattr(array, "shape", type(values).__name__)
+        raise ValueError(f"saved {what} must be an array of shape {shape}, got {got}")
+    if not np.isfinite(array).all() or (positive and not (array > 0).all()):
+        need = "positive and finite" if positive else "finite"
+        raise ValueError(f"saved {what} must be {need}")
+    return array.astype(np.float64)
+
+
+def check_saved_names(names: object, what: str) -> list[Any]:
+    """Saved arm names: a list of distinct hashable names."""
+    checked = check_action_list(names)
+    if len(checked) != len(list(names)):  # type: ignore[call-overload]
+        raise ValueError(f"saved {what} must not repeat a name")
     return checked

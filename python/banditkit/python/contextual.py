@@ -27,7 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import check_seed
+from ._sync import Synchronized, synchronized
+from ._validate import (
+    check_arm_list,
+    check_context,
+    check_contexts,
+    check_positive,
+    check_reward,
+    check_rewards,
+    check_saved_array,
+    check_saved_names,
+    check_seed,
+    overflow_error,
+    setting_integer,
+    setting_number,
+)
 
 CHECK_EVERY = 32
 RESIDUAL_TOL = 1e-7
@@ -39,27 +53,11 @@ def default_refactor_every(d: int) -> int:
     return max(2000, 50 * d)
 
 
-def _positive(name: str, value: object) -> float:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be positive, got {value!r}") from None
-    if not (math.isfinite(v) and v > 0.0):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return v
-
-
 def _hashable(arm: object) -> None:
     try:
         hash(arm)
     except TypeError:
         raise ValueError(f"arm labels must be hashable, got {arm!r}") from None
-
-
-def _int(name: str, value: object) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    return int(value)
 
 
 class _ArmModel:
@@ -74,13 +72,29 @@ class _ArmModel:
         self.history: deque[tuple[np.ndarray, float]] = deque()
         self.pulls = self.since_refactor = self.refactors = 0
 
+    def copy(self) -> _ArmModel:
+        """An independent copy. Updates replace the arrays instead of writing into them, so
+        the copy may share them (and the history's, which are never modified)."""
+        new = object.__new__(_ArmModel)
+        new.__dict__.update(self.__dict__)
+        new.history = deque(self.history)
+        return new
+
+    def is_finite(self) -> bool:
+        arrays = (self.A, self.b, self.a_inv, self.theta)
+        # A finite sum proves every entry finite (an inf or NaN entry makes it inf or NaN);
+        # only a sum that overflows needs the entries looked at. (Call under np.errstate.)
+        if all(math.isfinite(a.sum()) for a in arrays):
+            return True
+        return all(bool(np.isfinite(a).all()) for a in arrays)
+
     def add(self, x: np.ndarray, r: float) -> None:
         if self.window and len(self.history) == self.window:
             self._remove_oldest()
         if self.gamma < 1.0:
-            self.A *= self.gamma
-            self.b *= self.gamma
-            self.a_inv /= self.gamma
+            self.A = self.A * self.gamma
+            self.b = self.b * self.gamma
+            self.a_inv = self.a_inv / self.gamma
         u = self.a_inv @ x
         if (
             (self.pulls + 1) % CHECK_EVERY == 0
@@ -91,10 +105,10 @@ class _ArmModel:
             u = self.a_inv @ x
         denom = 1.0 + x @ u
         err = r - x @ self.theta
-        self.a_inv -= np.outer(u, u) / denom
-        self.theta += u * (err / denom)
-        self.b += r * x
-        self.A += np.outer(x, x)
+        self.a_inv = self.a_inv - np.outer(u, u) / denom
+        self.theta = self.theta + u * (err / denom)
+        self.b = self.b + r * x
+        self.A = self.A + np.outer(x, x)
         if self.window:
             self.history.append((x.copy(), r))
         self.pulls += 1
@@ -108,11 +122,11 @@ class _ArmModel:
         u = self.a_inv @ x
         denom = 1.0 - w * (x @ u)
         err = x @ self.theta - r
-        self.A -= w * np.outer(x, x)
-        self.b -= w * r * x
+        self.A = self.A - w * np.outer(x, x)
+        self.b = self.b - w * r * x
         if denom > DOWNDATE_TOL:
-            self.a_inv += (w / denom) * np.outer(u, u)
-            self.theta += u * (w * err / denom)
+            self.a_inv = self.a_inv + (w / denom) * np.outer(u, u)
+            self.theta = self.theta + u * (w * err / denom)
         else:
             self.refactor()
 
@@ -133,7 +147,7 @@ class _ArmModel:
         return np.maximum(((X @ self.a_inv) * X).sum(axis=1), 0.0)
 
 
-class _LinearBandit(ABC):
+class _LinearBandit(Synchronized, ABC):
     """Shared implementation of LinUCB and LinTS (one disjoint ridge model per arm)."""
 
     def __init__(
@@ -146,21 +160,21 @@ class _LinearBandit(ABC):
         seed: int | None,
         refactor_every: int | None,
     ):
-        d = _int("n_features", n_features)
+        d = setting_integer(n_features, "n_features")
         if d <= 0:
             raise ValueError(f"n_features must be positive, got {n_features}")
-        window = _int("window_size", window_size)
+        window = setting_integer(window_size, "window_size")
         if window < 0:
             raise ValueError(f"window_size must be non-negative, got {window_size}")
-        lam = _positive("l2_lambda", l2_lambda)
-        g = float(gamma)
+        lam = check_positive(l2_lambda, "l2_lambda")
+        g = setting_number(gamma, "gamma")
         if not (0.0 < g <= 1.0):
             raise ValueError(f"gamma must be in (0, 1], got {gamma}")
         every = default_refactor_every(d) if refactor_every is None else refactor_every
-        if _int("refactor_every", every) <= 0:
+        if setting_integer(every, "refactor_every") <= 0:
             raise ValueError(f"refactor_every must be positive, got {refactor_every}")
         labels: list[Hashable] = []
-        for a in arms:
+        for a in check_arm_list(arms, "arms"):
             _hashable(a)
             if a in labels:
                 raise ValueError(f"duplicate arm {a!r}")
@@ -170,7 +184,28 @@ class _LinearBandit(ABC):
         self.seed = check_seed(seed)
         self._rng = np.random.default_rng(self.seed)
         self._labels = labels
-        self._models = [self._new_model() for _ in labels]
+        self._models = self._fresh_models()
+
+    def _fresh_models(self) -> list[_ArmModel]:
+        return [self._new_model() for _ in self._labels]
+
+    def _check_restored(self) -> None:
+        d = setting_integer(self.n_features, "n_features")
+        if d <= 0 or self.window_size < 0 or not 0.0 < self.gamma <= 1.0:
+            raise ValueError("saved settings out of range")
+        check_positive(self.l2_lambda, "l2_lambda")
+        self._labels = check_saved_names(self._labels, "arms")
+        if not (isinstance(self._models, list) and len(self._models) == len(self._labels)):
+            raise ValueError("saved state must hold one model per arm")
+        for label, model in zip(self._labels, self._models, strict=True):
+            what = f"state of arm {label!r}"
+            for name, shape in (("A", (d, d)), ("b", (d,)), ("a_inv", (d, d)), ("theta", (d,))):
+                value = check_saved_array(getattr(model, name), shape, f"{what}: {name}")
+                setattr(model, name, value.copy())
+            if not np.array_equal(model.A, model.A.T):
+                raise ValueError(f"saved {what}: A must be symmetric")
+            if setting_integer(model.pulls, "pulls") < 0:
+                raise ValueError(f"saved {what}: pulls must be non-negative")
 
     def _new_model(self) -> _ArmModel:
         return _ArmModel(
@@ -180,6 +215,7 @@ class _LinearBandit(ABC):
     # --- validation (nothing is changed before all of it passes) ---
 
     @property
+    @synchronized
     def arms(self) -> list[Hashable]:
         return list(self._labels)
 
@@ -189,36 +225,10 @@ class _LinearBandit(ABC):
                 return k
         raise ValueError(f"unknown arm {arm!r}")
 
-    def _context(self, x: object) -> np.ndarray:
-        try:
-            v = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("context must be a 1-D array of numbers") from None
-        if v.ndim != 1:
-            raise ValueError("context must be a 1-D array of numbers")
-        if v.shape[0] != self.n_features:
-            raise ValueError(f"context must have {self.n_features} features, got {v.shape[0]}")
-        if not np.isfinite(v).all():
-            raise ValueError("context must be finite")
-        return v
-
-    def _batch(self, X: object) -> np.ndarray:
-        try:
-            m = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("X must be a 2-D array of numbers") from None
-        if m.ndim != 2:
-            raise ValueError("X must be a 2-D array of numbers")
-        if m.shape[1] != self.n_features:
-            raise ValueError(f"X must have {self.n_features} columns, got {m.shape[1]}")
-        if not np.isfinite(m).all():
-            raise ValueError("contexts must be finite")
-        return m
-
     def _available(self, available_arms: Sequence[Hashable] | None) -> np.ndarray | None:
         if available_arms is None:
             return None
-        idx = [self._index(a) for a in available_arms]
+        idx = [self._index(a) for a in check_arm_list(available_arms, "available_arms")]
         if not idx:
             raise ValueError("available_arms must not be empty")
         mask = np.zeros(len(self._labels), dtype=bool)
@@ -228,16 +238,6 @@ class _LinearBandit(ABC):
     def _ready_to_score(self) -> None:
         if not self._labels:
             raise ValueError("no arms to choose from")
-
-    @staticmethod
-    def _reward(reward: object) -> float:
-        try:
-            r = float(reward)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ValueError(f"reward must be a number, got {reward!r}") from None
-        if not math.isfinite(r):
-            raise ValueError(f"reward must be finite, got {reward!r}")
-        return r
 
     # --- scoring ---
 
@@ -250,84 +250,107 @@ class _LinearBandit(ABC):
             scores = np.where(mask, scores, -np.inf)
         return np.argmax(scores, axis=1)  # first maximum: ties go to the first arm
 
+    @synchronized
     def select(self, x: object, available_arms: Sequence[Hashable] | None = None) -> Hashable:
-        v = self._context(x)
+        v = check_context(x, self.n_features)
         mask = self._available(available_arms)
         self._ready_to_score()
         return self._labels[int(self._choose(self._scores(v[None, :]), mask)[0])]
 
+    @synchronized
     def predict(self, X: object, available_arms: Sequence[Hashable] | None = None) -> list:
-        m = self._batch(X)
+        m = check_contexts(X, self.n_features)
         mask = self._available(available_arms)
         self._ready_to_score()
         return [self._labels[int(k)] for k in self._choose(self._scores(m), mask)]
 
+    @synchronized
     def decision_function(self, X: object) -> np.ndarray:
-        m = self._batch(X)
+        m = check_contexts(X, self.n_features)
         self._ready_to_score()
         return self._scores(m)
 
+    @synchronized
     def predict_expectations(self, X: object) -> np.ndarray:
-        m = self._batch(X)
+        m = check_contexts(X, self.n_features)
         if not self._models:
             return np.zeros((m.shape[0], 0))
         return m @ np.stack([mod.theta for mod in self._models], axis=1)
 
     # --- learning ---
 
+    @synchronized
     def update(self, arm: Hashable, x: object, reward: object) -> None:
         k = self._index(arm)
-        v = self._context(x)
-        self._models[k].add(v, self._reward(reward))
+        v = check_context(x, self.n_features)
+        self._learn([(k, v, check_reward(reward))], self._models)
 
     def _observations(
         self, X: object, arms: Iterable[Hashable], rewards: object
-    ) -> tuple[np.ndarray, list[int], np.ndarray]:
-        m = self._batch(X)
-        idx = [self._index(a) for a in arms]
-        try:
-            r = np.asarray(rewards, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise ValueError("rewards must be a 1-D array of numbers") from None
+    ) -> list[tuple[int, np.ndarray, float]]:
+        m = check_contexts(X, self.n_features)
+        idx = [self._index(a) for a in check_arm_list(arms, "arms")]
+        r = check_rewards(rewards)
         if not (len(idx) == len(r) == m.shape[0]):
             raise ValueError(
                 f"X, arms and rewards must have the same length, got "
                 f"{m.shape[0]}, {len(idx)}, {len(r)}"
             )
-        if not np.isfinite(r).all():
-            raise ValueError("rewards must be finite")
-        return m, idx, r
+        return [(k, m[i], float(r[i])) for i, k in enumerate(idx)]
 
+    def _learn(
+        self, observations: list[tuple[int, np.ndarray, float]], models: list[_ArmModel]
+    ) -> None:
+        """Apply observations to copies of `models` and commit them only if every touched arm's
+        state is finite (a finite context of 1e200 or rewards of 1e308 can overflow it)."""
+        candidates = {k: models[k].copy() for k in dict.fromkeys(k for k, _, _ in observations)}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for k, x, r in observations:
+                candidates[k].add(x, r)
+            bad = [k for k, model in candidates.items() if not model.is_finite()]
+        if bad:
+            raise overflow_error(self._labels[bad[0]])
+        committed = list(models)
+        for k, model in candidates.items():
+            committed[k] = model
+        self._models = committed
+
+    @synchronized
     def partial_fit(self, X: object, arms: Iterable[Hashable], rewards: object) -> None:
-        m, idx, r = self._observations(X, arms, rewards)
-        for i, k in enumerate(idx):
-            self._models[k].add(m[i], float(r[i]))
+        self._learn(self._observations(X, arms, rewards), self._models)
 
+    @synchronized
     def fit(self, X: object, arms: Iterable[Hashable], rewards: object) -> None:
-        m, idx, r = self._observations(X, arms, rewards)
-        self.reset()
-        for i, k in enumerate(idx):
-            self._models[k].add(m[i], float(r[i]))
+        """Forget every observation, then learn these (all or nothing)."""
+        self._learn(self._observations(X, arms, rewards), self._fresh_models())
 
     # --- arms and inspection ---
 
+    @synchronized
     def add_arm(self, arm: Hashable) -> None:
         _hashable(arm)
         if any(label is arm or label == arm for label in self._labels):
             raise ValueError(f"arm {arm!r} already exists")
-        self._labels.append(arm)
-        self._models.append(self._new_model())
+        self._labels = [*self._labels, arm]
+        self._models = [*self._models, self._new_model()]
 
+    @synchronized
     def remove_arm(self, arm: Hashable) -> None:
         k = self._index(arm)
-        del self._labels[k]
-        del self._models[k]
+        self._labels = self._labels[:k] + self._labels[k + 1 :]
+        self._models = self._models[:k] + self._models[k + 1 :]
 
+    @synchronized
     def reset(self) -> None:
         """Forgets every observation (arms, settings and the random stream position stay)."""
-        self._models = [self._new_model() for _ in self._labels]
+        self._models = self._fresh_models()
 
+    @synchronized
     def get_stats(self) -> dict[str, Any]:
+        with np.errstate(over="ignore"):  # a finite state can have a norm beyond 1.8e308
+            return self._stats()
+
+    def _stats(self) -> dict[str, Any]:
         arms = {
             label: {
                 "pulls": m.pulls,
@@ -345,16 +368,20 @@ class _LinearBandit(ABC):
             "n_features": self.n_features,
         }
 
+    @synchronized
     def theta(self, arm: Hashable) -> np.ndarray:
         return self._models[self._index(arm)].theta.copy()
 
+    @synchronized
     def a_inv(self, arm: Hashable) -> np.ndarray:
         return self._models[self._index(arm)].a_inv.copy()
 
+    @synchronized
     def gram(self, arm: Hashable) -> np.ndarray:
         """The exact Gram matrix ``A`` of ``arm``."""
         return self._models[self._index(arm)].A.copy()
 
+    @synchronized
     def b(self, arm: Hashable) -> np.ndarray:
         return self._models[self._index(arm)].b.copy()
 
@@ -373,7 +400,7 @@ class LinUCB(_LinearBandit):
         seed: int | None = None,
         refactor_every: int | None = None,
     ):
-        self.alpha = _positive("alpha", alpha)
+        self.alpha = check_positive(alpha, "alpha")
         super().__init__(arms, n_features, l2_lambda, window_size, gamma, seed, refactor_every)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
@@ -382,6 +409,7 @@ class LinUCB(_LinearBandit):
             out[:, k] = X @ m.theta + self.alpha * np.sqrt(m.variances(X))
         return out
 
+    @synchronized
     def __repr__(self) -> str:
         return (
             f"LinUCB(n_arms={len(self._labels)}, n_features={self.n_features}, "
@@ -404,7 +432,7 @@ class LinTS(_LinearBandit):
         seed: int | None = None,
         refactor_every: int | None = None,
     ):
-        self.v = _positive("v", v)
+        self.v = check_positive(v, "v")
         super().__init__(arms, n_features, l2_lambda, window_size, gamma, seed, refactor_every)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
@@ -414,6 +442,7 @@ class LinTS(_LinearBandit):
             out[:, k] = X @ m.theta + self.v * np.sqrt(m.variances(X)) * z[:, k]
         return out
 
+    @synchronized
     def __repr__(self) -> str:
         return (
             f"LinTS(n_arms={len(self._labels)}, n_features={self.n_features}, v={self.v}, "

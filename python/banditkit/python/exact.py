@@ -3,7 +3,9 @@
 `prob_best_gaussian`, `prob_best_beta`: for independent arms,
 `P_i = integral p_i(t) prod_{j != i} F_j(t) dt`, by composite Gauss-Legendre on panels placed
 around every arm at its own scale (accurate when standard deviations differ by 1e6), on one
-node set shared by all arms (cost O(arms x nodes)), in log space where products underflow.
+node set shared by all arms (breakpoints of different arms that nearly coincide are merged, so
+overlapping arms do not multiply the nodes), in log space where products underflow, a block of
+nodes at a time (memory O(arms x block), whatever the number of arms).
 The Beta case integrates over the log-odds t = logit(x), where every Beta density is smooth.
 `prob_best_mvn`: correlated normal arms, each `P_i` an orthant probability of the differences,
 by Genz's separation of variables with a randomised rank-1 lattice (as the Rust kernel).
@@ -29,6 +31,10 @@ _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(20)
 _GRID = np.concatenate([np.arange(-9.5, 10.0, 1.0), [-7.0, -5.0, 5.0, 7.0]])
 _EDGE = 9.5
 _TAIL_LOG_DROP = 45.0
+# Breakpoints closer than this fraction of their arm's step are merged (single arms keep
+# their 0.5-step points); the nodes are processed in blocks of about this many values per array.
+_MERGE_FRAC = 0.4
+_BLOCK_ELEMENTS = 1 << 19
 
 
 def _vector(x: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -47,23 +53,55 @@ def _first_bad(values: NDArray[np.float64], ok: NDArray[np.bool_]) -> float:
     return float(values[~ok][0])
 
 
-def _integrate_shared(
-    breaks: NDArray[np.float64], log_pdf, log_cdf, start: float
+def _merge_breaks(
+    points: NDArray[np.float64], spacing: NDArray[np.float64], start: float, end: float
 ) -> NDArray[np.float64]:
-    """`integral_start^end exp(log_pdf_i + sum_{j != i} log_cdf_j)` for every arm i.
+    """Panel edges from every arm's breakpoints in [start, end] (`spacing`: the local step of
+    the arm each point comes from). A point closer to the last kept one than MERGE_FRAC of the
+    finer of their two steps adds nothing: without this, K overlapping arms would give K times
+    the panels every arm needs, and the cost would grow with K^2."""
+    inside = (points > start) & (points < end)
+    order = np.argsort(points[inside], kind="stable")
+    kept, last, last_step = [start], start, 0.0
+    for point, step in zip(
+        points[inside][order].tolist(), spacing[inside][order].tolist(), strict=True
+    ):
+        if point - last >= _MERGE_FRAC * min(step, last_step):
+            kept.append(point)
+            last, last_step = point, step
+    if end > last:
+        kept.append(end)
+    return np.array(kept)
 
-    `log_pdf(t)`, `log_cdf(t)` map nodes (n,) to arrays (K, n). Panels are between `breaks`.
+
+def _integrate_shared(
+    breaks: NDArray[np.float64], upper: NDArray[np.float64], log_pdf, log_cdf
+) -> NDArray[np.float64]:
+    """`integral exp(log_pdf_i + sum_{j != i} log_cdf_j)` for every arm i, over the panels
+    between `breaks` (which start where every arm's density has begun).
+
+    `log_pdf(t, rows)`, `log_cdf(t, rows)` map nodes (n,) to arrays (len(rows), n). Above
+    `upper[j]` arm j's density is negligible and its CDF is 1 to double precision, so it drops
+    out. The nodes are taken in blocks, so memory stays O(arms x block) for any arm count.
     """
-    breaks = np.unique(breaks[breaks >= start])
     lo, hi = breaks[:-1, None], breaks[1:, None]
-    t = (0.5 * (lo + hi) + 0.5 * (hi - lo) * _NODES).ravel()
+    t = (0.5 * (lo + hi) + 0.5 * (hi - lo) * _NODES).ravel()  # ascending
     w = (0.5 * (hi - lo) * _WEIGHTS).ravel()
-    log_f = log_cdf(t)
-    # Sum over j != i without subtracting (log F_i may be -inf): prefix + suffix sums.
-    zero = np.zeros((1, t.size))
-    prefix = np.cumsum(np.vstack([zero, log_f[:-1]]), axis=0)
-    suffix = np.cumsum(np.vstack([log_f[1:], zero])[::-1], axis=0)[::-1]
-    return np.exp(log_pdf(t) + prefix + suffix) @ w
+    k = upper.size
+    block = max(_NODES.size, _BLOCK_ELEMENTS // k)
+    probs = np.zeros(k)
+    for first in range(0, t.size, block):
+        tb, wb = t[first : first + block], w[first : first + block]
+        rows = np.flatnonzero(upper >= tb[0])
+        if rows.size == 0:
+            break
+        log_f = log_cdf(tb, rows)
+        # Sum over j != i without subtracting (log F_i may be -inf): prefix + suffix sums.
+        zero = np.zeros((1, tb.size))
+        prefix = np.cumsum(np.vstack([zero, log_f[:-1]]), axis=0)
+        suffix = np.cumsum(np.vstack([log_f[1:], zero])[::-1], axis=0)[::-1]
+        probs[rows] += np.exp(log_pdf(tb, rows) + prefix + suffix) @ wb
+    return probs
 
 
 def prob_best_gaussian(mu: ArrayLike, sigma: ArrayLike) -> NDArray[np.float64]:
@@ -93,17 +131,21 @@ def prob_best_gaussian(mu: ArrayLike, sigma: ArrayLike) -> NDArray[np.float64]:
     m, s = mu[cont] - origin, sigma[cont]
     cut = mu[top] - origin if mass.size else -np.inf
     start = max(float(np.max(m - _EDGE * s)), cut)
-    breaks = np.concatenate([(m[:, None] + s[:, None] * _GRID).ravel(), [start]])
-    breaks = breaks[breaks <= np.max(m + _EDGE * s)]
-    if breaks.size < 2 or breaks.max() <= start:
+    upper = m + _EDGE * s
+    end = float(np.max(upper))
+    if end <= start:
         probs[top] = 1.0
         return probs
-    z = lambda t: (t[None, :] - m[:, None]) / s[:, None]  # noqa: E731
+    points = (m[:, None] + s[:, None] * _GRID).ravel()
+    steps = np.repeat(s, _GRID.size)
+    breaks = _merge_breaks(points, steps, start, end)
+    log_s = np.log(s)
+    z = lambda t, rows: (t[None, :] - m[rows, None]) / s[rows, None]  # noqa: E731
     probs[cont] = _integrate_shared(
         breaks,
-        lambda t: stats.norm.logpdf(z(t)) - np.log(s)[:, None],
-        lambda t: special.log_ndtr(z(t)),
-        start,
+        upper,
+        lambda t, rows: stats.norm.logpdf(z(t, rows)) - log_s[rows, None],
+        lambda t, rows: special.log_ndtr(z(t, rows)),
     )
     if mass.size:
         probs[top] = np.exp(np.sum(special.log_ndtr((cut - m) / s)))
@@ -126,19 +168,25 @@ def prob_best_beta(alpha: ArrayLike, beta: ArrayLike) -> NDArray[np.float64]:
     mode, width = np.log(a) - np.log(b), np.sqrt(1 / a + 1 / b)
     left = mode - np.maximum(_EDGE * width, _TAIL_LOG_DROP / a)
     right = mode + np.maximum(_EDGE * width, _TAIL_LOG_DROP / b)
-    start = float(np.max(left))
-    tails = np.linspace(0, 1, 13)[:, None]
-    breaks = np.concatenate(
+    start, end = float(np.max(left)), float(np.max(right))
+    tails = np.linspace(0, 1, 13)
+    points = np.concatenate(
         [
             (mode[:, None] + width[:, None] * _GRID).ravel(),
-            (left + (mode - left) * tails).ravel(),
-            (mode + (right - mode) * tails).ravel(),
-            [start],
+            (left[:, None] + (mode - left)[:, None] * tails).ravel(),
+            (mode[:, None] + (right - mode)[:, None] * tails).ravel(),
         ]
     )
-    breaks = breaks[breaks <= right.max()]
+    steps = np.concatenate(
+        [
+            np.repeat(width, _GRID.size),
+            np.repeat((mode - left) / 12, tails.size),
+            np.repeat((right - mode) / 12, tails.size),
+        ]
+    )
+    breaks = _merge_breaks(points, steps, start, end)
 
-    aa, bb, log_beta = a[:, None], b[:, None], special.betaln(a, b)[:, None]
+    log_beta_all = special.betaln(a, b)
     tiny = 1e-300
 
     def sides(t: NDArray[np.float64]):
@@ -146,7 +194,8 @@ def prob_best_beta(alpha: ArrayLike, beta: ArrayLike) -> NDArray[np.float64]:
         x, y = special.expit(t)[None, :], special.expit(-t)[None, :]
         return x, y, special.log_expit(t)[None, :], special.log_expit(-t)[None, :]
 
-    def log_pdf(t: NDArray[np.float64]) -> NDArray[np.float64]:
+    def log_pdf(t: NDArray[np.float64], rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        aa, bb, log_beta = a[rows, None], b[rows, None], log_beta_all[rows, None]
         x, y, log_x, log_y = sides(t)
         # Each Beta evaluated on its accurate side; x^a (1-x)^b / B(a, b) where x underflows.
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -156,7 +205,8 @@ def prob_best_beta(alpha: ArrayLike, beta: ArrayLike) -> NDArray[np.float64]:
         usable = (x > tiny) & (y > tiny) & np.isfinite(direct)
         return np.where(usable, direct, fallback)
 
-    def log_cdf(t: NDArray[np.float64]) -> NDArray[np.float64]:
+    def log_cdf(t: NDArray[np.float64], rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        aa, bb, log_beta = a[rows, None], b[rows, None], log_beta_all[rows, None]
         x, y, log_x, log_y = sides(t)
         low = t[None, :] < 0
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
@@ -168,7 +218,7 @@ def prob_best_beta(alpha: ArrayLike, beta: ArrayLike) -> NDArray[np.float64]:
             low & (x <= tiny), lower_tail, np.where(~low & (y <= tiny), upper_tail, cdf)
         )
 
-    probs = _integrate_shared(breaks, log_pdf, log_cdf, start)
+    probs = _integrate_shared(breaks, right, log_pdf, log_cdf)
     return probs / probs.sum()
 
 

@@ -5,7 +5,6 @@ The NumPy reference for `banditkit_rs.LinearBandit`; the contract is spec/thomps
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._sampling import rank_by_draw, rng_for_call, split_win_prop
+from ._sync import Synchronized, synchronized
 from ._validate import (
     check_action_list,
     check_aggressive,
@@ -22,13 +22,16 @@ from ._validate import (
     check_positive,
     check_prior,
     check_reward_obs,
+    check_saved_array,
+    check_saved_names,
     check_seed,
     check_select_n,
+    overflow_error,
 )
 from .montecarlo import apply_aggressive, win_counts_gaussian
 
 
-class LinearBandit:
+class LinearBandit(Synchronized):
     """Independent Gaussian posteriors N(mu, sigma^2) per arm, with known observation noise.
 
     Attributes (plain dicts keyed by arm name, in the order arms were first seen): `mu`,
@@ -61,9 +64,27 @@ class LinearBandit:
         self.sum_rewards: dict[Hashable, float] = {name: 0.0 for name in names}
         self._rng = np.random.default_rng(seed)
 
+    def _check_restored(self) -> None:
+        self.default_sigma = check_positive(self.default_sigma, "default_sigma")
+        self.obs_noise = check_positive(self.obs_noise, "obs_noise")
+        names = check_saved_names(list(self.mu), "arms")
+        tables = (self.mu, self.sigma, self.counts, self.sum_rewards)
+        if not all(isinstance(t, dict) and list(t) == names for t in tables):
+            raise ValueError("saved mu, sigma, counts and sum_rewards must have the same arms")
+        k = len(names)
+        check_saved_array(list(self.mu.values()), (k,), "mu")
+        check_saved_array(list(self.sigma.values()), (k,), "sigma", positive=True)
+        check_saved_array(list(self.sum_rewards.values()), (k,), "sum_rewards")
+        if not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.counts.values()
+        ):
+            raise ValueError("saved counts must be non-negative whole numbers")
+
+    @synchronized
     def get_models(self) -> list[Hashable]:
         return list(self.mu)
 
+    @synchronized
     def update(self, obs: Mapping[Hashable, Any], decay: float = 0.0) -> None:
         """Absorb `obs` (name -> a reward or a sequence of rewards). Empty sequences are
         skipped. With decay > 0 each updated arm first drifts back toward the default prior."""
@@ -75,28 +96,44 @@ class LinearBandit:
         for (name, _), total in zip(checked, sums, strict=True):
             if not math.isfinite(total):
                 raise ValueError(f"Rewards are too large: their sum overflows for action '{name}'")
+        # The new state is computed aside and committed only if every arm's is finite.
+        mu, sigma = dict(self.mu), dict(self.sigma)
+        counts, sum_rewards = dict(self.counts), dict(self.sum_rewards)
         for (name, rewards), total in zip(checked, sums, strict=True):
             if rewards.size == 0:
                 continue
-            if name not in self.mu:
-                self.mu[name] = 0.0
-                self.sigma[name] = self.default_sigma
-                self.counts[name] = 0
-                self.sum_rewards[name] = 0.0
-            self._absorb(name, rewards.size, total, decay)
+            prior = (mu.get(name, 0.0), sigma.get(name, self.default_sigma))
+            mu[name], sigma[name] = self._posterior(*prior, rewards.size, total, decay)
+            counts[name] = counts.get(name, 0) + rewards.size
+            sum_rewards[name] = sum_rewards.get(name, 0.0) + total
+            if not (
+                math.isfinite(mu[name])
+                and math.isfinite(sum_rewards[name])
+                and 0.0 < sigma[name] < math.inf
+            ):
+                raise overflow_error(name)
+        self.mu, self.sigma, self.counts, self.sum_rewards = mu, sigma, counts, sum_rewards
 
-    def _absorb(self, name: Hashable, n: int, total: float, decay: float) -> None:
-        mu, var = self.mu[name], self.sigma[name] ** 2
-        if decay > 0.0:
-            var = (1.0 - decay) * var + decay * self.default_sigma**2
-            mu = (1.0 - decay) * mu
-        prec0 = 1.0 / var
-        prec_obs = n / self.obs_noise**2
-        self.mu[name] = (prec0 * mu + prec_obs * (total / n)) / (prec0 + prec_obs)
-        self.sigma[name] = 1.0 / math.sqrt(prec0 + prec_obs)
-        self.counts[name] += n
-        self.sum_rewards[name] += total
+    def _posterior(
+        self, mu: float, sigma: float, n: int, total: float, decay: float
+    ) -> tuple[float, float]:
+        """The conjugate update of N(mu, sigma^2) by n rewards summing to `total` (NaN or
+        inf where it overflows, never an exception: the caller reports it)."""
+        try:  # Python floats overflow to inf without a warning
+            if decay > 0.0:
+                sigma2 = (1.0 - decay) * sigma**2 + decay * self.default_sigma**2
+                mu = (1.0 - decay) * mu
+            else:
+                sigma2 = sigma**2
+            prec0 = 1.0 / sigma2
+            prec_obs = n / self.obs_noise**2
+            new_mu = (prec0 * mu + prec_obs * (total / n)) / (prec0 + prec_obs)
+            new_sigma = 1.0 / math.sqrt(prec0 + prec_obs)
+        except (ZeroDivisionError, OverflowError, ValueError):  # 1/0, x**2 > 1.8e308, sqrt(-)
+            return math.nan, math.nan
+        return new_mu, new_sigma
 
+    @synchronized
     def win_prop(
         self,
         action_list: Sequence[Hashable] | None = None,
@@ -125,6 +162,7 @@ class LinearBandit:
 
         return split_win_prop(names, self.mu, observed_shares)
 
+    @synchronized
     def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
         """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
         names = self.get_models()
@@ -135,6 +173,7 @@ class LinearBandit:
         sample = mu + sigma * rng_for_call(self._rng, seed).standard_normal(len(names))
         return rank_by_draw(names, sample, n)
 
+    @synchronized
     def get_statistics(self) -> dict[Hashable, dict[str, float]]:
         return {
             name: {
@@ -148,12 +187,9 @@ class LinearBandit:
             for name in self.mu
         }
 
+    @synchronized
     def __repr__(self) -> str:
         return (
             f"LinearBandit(arms={len(self.mu)}, default_sigma={self.default_sigma}, "
             f"obs_noise={self.obs_noise})"
         )
-
-    def __copy__(self) -> LinearBandit:
-        # A shallow copy would share the arm dicts/arrays and the generator with the original.
-        return copy.deepcopy(self)

@@ -6,7 +6,6 @@ maths (re-expression, priors, the MAP solve, sampling) lives in `_logistic_math.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from . import _logistic_math as lm
 from ._sampling import rank_by_draw, rng_for_call, split_win_prop
+from ._sync import Synchronized, synchronized
 from ._validate import (
     check_action_list,
     check_aggressive,
@@ -23,10 +23,15 @@ from ._validate import (
     check_method,
     check_seed,
     check_select_n,
+    overflow_error,
+    setting_flag,
 )
 from .montecarlo import apply_aggressive, win_counts_mvn
 
 SYMMETRY_TOL = 1e-9  # relative asymmetry accepted in a user-supplied sigma_inv
+# A user-supplied sigma_inv may have eigenvalues this far below zero, relative to the largest
+# (rounding, e.g. of a get_par output), and no further.
+USER_PSD_TOL = 1e-9
 
 
 def _distinct_names(action_list: object) -> list[Hashable]:
@@ -56,10 +61,16 @@ def _check_state(
         raise ValueError("mu and sigma_inv must be finite")
     if np.abs(s_arr - s_arr.T).max(initial=0.0) > SYMMETRY_TOL * np.abs(s_arr).max(initial=0.0):
         raise ValueError("sigma_inv must be symmetric")
+    if k:
+        values = np.linalg.eigvalsh(0.5 * (s_arr + s_arr.T))
+        if values[0] < -USER_PSD_TOL * max(np.abs(values).max(), np.finfo(float).tiny):
+            raise ValueError(
+                f"sigma_inv must be positive semidefinite, got an eigenvalue of {values[0]:.3g}"
+            )
     return mu_arr, s_arr, names
 
 
-class LogisticBandit:
+class LogisticBandit(Synchronized):
     """Bernoulli arms under a logistic model, the reference arm last in `action_list`.
 
     Attributes: `mu` (length K: log-odds ratios against the reference, then the reference's
@@ -70,10 +81,11 @@ class LogisticBandit:
     the MAP solve leaves coordinates that nothing identifies where they start and damps a
     singular Hessian (Levenberg); covariances are pseudo-inverses (an eigenvalue of
     `sigma_inv` within rounding of zero, below it included, counts as zero). The state stays
-    finite, with `sigma_inv` symmetric positive semidefinite. A user-supplied indefinite
-    `sigma_inv` is projected on the PSD cone when it becomes a prior. Where a rate of 0 or 1
-    puts a probability on its clip, every point of that plateau is a MAP; the solver keeps the
-    first one it reaches (the two backends may then differ within the plateau).
+    finite, with `sigma_inv` symmetric positive semidefinite: a user-supplied `sigma_inv`
+    must be PSD up to rounding (its slightly negative eigenvalues are projected away when it
+    becomes a prior), and an update whose result would not be finite raises ValueError. Where
+    a rate of 0 or 1 puts a probability on its clip, every point of that plateau is a MAP; the
+    solver keeps the first one it reaches (the two backends may then differ within the plateau).
     """
 
     # The MAP solver (a class attribute so that benchmarks can swap in a baseline solver).
@@ -89,6 +101,12 @@ class LogisticBandit:
         self.mu, self.sigma_inv, self.action_list = _check_state(mu, sigma_inv, action_list)
         self._rng = np.random.default_rng(check_seed(seed))
 
+    def _check_restored(self) -> None:
+        self.mu, self.sigma_inv, self.action_list = _check_state(
+            self.mu, self.sigma_inv, self.action_list
+        )
+
+    @synchronized
     def get_models(self) -> list[Hashable]:
         return list(self.action_list)
 
@@ -99,6 +117,7 @@ class LogisticBandit:
                 raise ValueError(f"unknown arm {name!r}")
         return [known[name] for name in names]
 
+    @synchronized
     def get_par(
         self, action_list: Sequence[Hashable] | None = None
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -108,14 +127,18 @@ class LogisticBandit:
         names = _distinct_names(action_list)
         return lm.get_par(self.mu, self.sigma_inv, self._positions(names))
 
+    @synchronized
     def transform(self, action_list: Sequence[Hashable]) -> None:
         """Replace the state by `get_par(action_list)` (a new order, reference or subset)."""
         names = _distinct_names(action_list)
         if not names:
             raise ValueError("action_list cannot be empty")
-        self.mu, self.sigma_inv = lm.transform(self.mu, self.sigma_inv, self._positions(names))
-        self.action_list = names
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu, sigma_inv = lm.transform(self.mu, self.sigma_inv, self._positions(names))
+        self._check_finite(mu, sigma_inv, names)
+        self.mu, self.sigma_inv, self.action_list = mu, sigma_inv, names
 
+    @synchronized
     def delete(self, name: Hashable) -> None:
         """Drop one arm (a subset re-expression); the reference stays unless it is dropped,
         then the last remaining arm becomes the reference."""
@@ -126,6 +149,7 @@ class LogisticBandit:
             return
         self.transform(kept)
 
+    @synchronized
     def update(
         self,
         obs: Mapping[Hashable, Any],
@@ -139,6 +163,8 @@ class LogisticBandit:
         `remove_not_observed`, known arms not observed here are dropped first.
         """
         checked = check_count_obs(obs)
+        odds_ratios_only = setting_flag(odds_ratios_only, "odds_ratios_only")
+        remove_not_observed = setting_flag(remove_not_observed, "remove_not_observed")
         decay = check_decay(decay)
         observed = [(name, t, s) for name, t, s in checked if t > 0]
         if not observed:
@@ -154,10 +180,13 @@ class LogisticBandit:
 
         prior_mean = prior_precision = None
         if carried:
-            prior_mean, p0 = lm.get_par(self.mu, self.sigma_inv, self._positions(carried))
-            if odds_ratios_only and len(carried) > 1:
-                p0 = lm.odds_ratio_precision(p0)
-            prior_precision = (1.0 - decay) * lm.nearest_psd(p0)
+            # Finite counts up to 1e308 can overflow the information: checked before commit.
+            with np.errstate(over="ignore", invalid="ignore"):
+                prior_mean, p0 = lm.get_par(self.mu, self.sigma_inv, self._positions(carried))
+                if odds_ratios_only and len(carried) > 1:
+                    p0 = lm.odds_ratio_precision(p0)
+                self._check_finite(prior_mean, p0, carried)
+                prior_precision = (1.0 - decay) * lm.nearest_psd(p0)
 
         rows = new + on
         problem = lm.MapProblem(
@@ -169,18 +198,28 @@ class LogisticBandit:
             prior_mean=prior_mean,
             prior_precision=prior_precision,
         )
-        w = self._solve(problem)
-        sigma_inv = lm.fisher_information(w, problem)
-        if prior_precision is not None:
-            sigma_inv[n_new:, n_new:] += prior_precision
-        self.mu = w
-        self.sigma_inv = lm.nearest_psd(0.5 * (sigma_inv + sigma_inv.T))
-        self.action_list = order
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = self._solve(problem)
+            sigma_inv = lm.fisher_information(w, problem)
+            if prior_precision is not None:
+                sigma_inv[n_new:, n_new:] += prior_precision
+            self._check_finite(w, sigma_inv, order)
+            sigma_inv = lm.nearest_psd(0.5 * (sigma_inv + sigma_inv.T))
+            self._check_finite(w, sigma_inv, order)  # an eigensolver near 1e308 can overflow
+        self.mu, self.sigma_inv, self.action_list = w, sigma_inv, order
+
+    @staticmethod
+    def _check_finite(mu: np.ndarray, sigma_inv: np.ndarray, names: list[Hashable]) -> None:
+        """ValueError naming the first arm whose part of a candidate state is not finite."""
+        bad = ~np.isfinite(mu) | ~np.isfinite(sigma_inv).all(axis=1)
+        if bad.any():
+            raise overflow_error(names[int(np.argmax(bad))])
 
     def _sampler(self, names: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
         mu, sigma_inv = lm.get_par(self.mu, self.sigma_inv, self._positions(names))
         return lm.odds_ratio_sampler(mu, sigma_inv)
 
+    @synchronized
     def win_prop(
         self,
         action_list: Sequence[Hashable] | None = None,
@@ -211,6 +250,7 @@ class LogisticBandit:
 
         return split_win_prop(names, set(self.action_list), observed_shares)
 
+    @synchronized
     def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
         """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
         names = self.get_models()
@@ -222,10 +262,7 @@ class LogisticBandit:
         sample = mean + low @ rng_for_call(self._rng, seed).standard_normal(len(names))
         return rank_by_draw(names, sample, n)
 
+    @synchronized
     def __repr__(self) -> str:
         ref = self.action_list[-1] if self.action_list else None
         return f"LogisticBandit(arms={len(self.action_list)}, reference={ref!r})"
-
-    def __copy__(self) -> LogisticBandit:
-        # A shallow copy would share the arrays and the generator with the original.
-        return copy.deepcopy(self)

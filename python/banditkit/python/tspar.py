@@ -5,17 +5,28 @@ The NumPy reference for `banditkit_rs.TSPar`; the contract is spec/thompson.md.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
 from ._sampling import rank_by_draw, rng_for_call
-from ._validate import check_count_obs, check_draw, check_method, check_seed, check_select_n
+from ._sync import Synchronized, synchronized
+from ._validate import (
+    check_count_obs,
+    check_draw,
+    check_method,
+    check_saved_array,
+    check_saved_names,
+    check_seed,
+    check_select_n,
+    overflow_error,
+    setting_integer,
+    setting_number,
+)
 from .montecarlo import win_counts_beta
 
 
-class TSPar:
+class TSPar(Synchronized):
     """Per-arm Beta(alpha, beta) posteriors of the success rate.
 
     Attributes: `action_list` (names, in the order first seen), `alpha`, `beta` (float arrays).
@@ -28,9 +39,17 @@ class TSPar:
         self.beta: np.ndarray = np.array([], dtype=float)
         self._rng = np.random.default_rng(seed)
 
+    def _check_restored(self) -> None:
+        self.action_list = check_saved_names(self.action_list, "action_list")
+        k = len(self.action_list)
+        self.alpha = check_saved_array(self.alpha, (k,), "alpha", positive=True)
+        self.beta = check_saved_array(self.beta, (k,), "beta", positive=True)
+
+    @synchronized
     def get_models(self) -> list[Hashable]:
         return list(self.action_list)
 
+    @synchronized
     def update(
         self,
         obs: Mapping[Hashable, Sequence[float]],
@@ -40,6 +59,8 @@ class TSPar:
         """Absorb `obs` (name -> [total, success]). New arms start at Beta(1, 1); known arms
         missing from `obs` are unchanged. `alpha_0` and `max_iter` are accepted and ignored."""
         checked = check_count_obs(obs)
+        setting_number(alpha_0, "alpha_0")
+        setting_integer(max_iter, "max_iter")
         names = list(self.action_list)
         index = {name: i for i, name in enumerate(names)}
         for name, _, _ in checked:
@@ -50,10 +71,14 @@ class TSPar:
         alpha = np.concatenate([self.alpha, np.ones(n_new)])
         beta = np.concatenate([self.beta, np.ones(n_new)])
         for name, total, success in checked:
-            alpha[index[name]] += success
-            beta[index[name]] += total - success
+            with np.errstate(over="ignore"):  # reported below as a ValueError
+                alpha[index[name]] += success
+                beta[index[name]] += total - success
+            if not (np.isfinite(alpha[index[name]]) and np.isfinite(beta[index[name]])):
+                raise overflow_error(name)
         self.action_list, self.alpha, self.beta = names, alpha, beta
 
+    @synchronized
     def win_prop(
         self, draw: int = 10000, seed: int | None = None, method: str = "mc"
     ) -> dict[Hashable, float]:
@@ -72,6 +97,7 @@ class TSPar:
             shares = counts / draw
         return dict(zip(self.action_list, shares.tolist(), strict=True))
 
+    @synchronized
     def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
         """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
         n = check_select_n(n, len(self.action_list))
@@ -79,9 +105,6 @@ class TSPar:
         sample = rng_for_call(self._rng, seed).beta(self.alpha, self.beta)
         return rank_by_draw(self.action_list, sample, n)
 
+    @synchronized
     def __repr__(self) -> str:
         return f"TSPar(arms={len(self.action_list)})"
-
-    def __copy__(self) -> TSPar:
-        # A shallow copy would share the arm dicts/arrays and the generator with the original.
-        return copy.deepcopy(self)
