@@ -62,3 +62,21 @@ def test_readme_simulate_table_is_what_its_command_prints(index, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert _seeded_part(proc.stdout) == _seeded_part(printed)
+
+
+ROOT = README.parent
+DOCS = [README, ROOT / "BENCHMARKS.md", ROOT / "benches" / "README.md", *ROOT.glob("docs/*.md")]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_point_inside_the_repository(doc):
+    for target in re.findall(r"\]\(([^)#\s]+)\)", doc.read_text()):
+        if "://" not in target:
+            assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def test_no_reference_to_specs_outside_the_repository():
+    # The design specs live outside the repository; what a reader needs is in docs/.
+    files = [*DOCS, *ROOT.glob("python/**/*.py"), *ROOT.glob("benches/**/*.*")]
+    offenders = [str(f.relative_to(ROOT)) for f in files if "spec/" in f.read_text()]
+    assert offenders == []

@@ -13,6 +13,8 @@ import numpy as np
 
 from banditkit.bench.timing import Row
 
+SCENARIOS_NOTE = "Scenarios, baselines and targets: docs/benchmarks.md in the banditkit repository."
+
 
 class Target(NamedTuple):
     """`fast` must be at least `ratio` x faster than `slow` on (group, case), same run."""

@@ -14,18 +14,18 @@ TSPAR_DRAWS = 10_000
 
 
 def linear_obs(arms: int, n_obs: int) -> dict[str, np.ndarray]:
-    """n_obs rewards per arm from N(1.0 + 0.1 i, 0.5), seed 42 (the seed's scenario)."""
+    """n_obs rewards per arm from N(1.0 + 0.1 i, 0.5), seed 42 (docs/benchmarks.md)."""
     rng = np.random.default_rng(42)
     return {f"arm_{i}": rng.normal(1.0 + 0.1 * i, 0.5, n_obs) for i in range(arms)}
 
 
 def count_obs(arms: int, n_obs: int) -> dict[str, list[int]]:
-    """[n_obs, int(n_obs * (0.01 + 0.001 i))] per arm (the seed's scenario)."""
+    """[n_obs, int(n_obs * (0.01 + 0.001 i))] per arm (docs/benchmarks.md)."""
     return {f"arm_{i}": [n_obs, int(n_obs * (0.01 + 0.001 * i))] for i in range(arms)}
 
 
 def upstream_linear_win_prop(mu: list[float], sigma: list[float], draw: int) -> np.ndarray:
-    """The upstream LinearBandit.win_prop kernel as profiled in seed 000 (orts' LinearBandit is
+    """The upstream LinearBandit.win_prop kernel, re-created (orts' LinearBandit is
     not on PyPI): one legacy `np.random.normal` call per arm, stacked, argmax, counted."""
     legacy = np.random.normal  # noqa: NPY002 (upstream's generator, on purpose)
     samples = np.column_stack([legacy(m, s, draw) for m, s in zip(mu, sigma, strict=True)])
@@ -83,7 +83,7 @@ def _linear(quick: bool) -> list[Row]:
 
 def _linear_tied(quick: bool) -> list[Row]:
     """10 identical posteriors: every arm contends in every draw, so the Rust kernel cannot
-    skip dominated arms (the worst case for it; the seed's scenario separates the arms)."""
+    skip dominated arms (the worst case for it; the benchmark scenario separates the arms)."""
     rows: list[Row] = []
     arms, draws = 10, 100_000
     case = f"{arms} tied arms x {draws:,} draws"

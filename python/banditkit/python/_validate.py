@@ -1,7 +1,8 @@
 """Input validation shared by the reference bandits (LinearBandit, TSPar, LogisticBandit).
 
 Every checker either returns clean values or raises ValueError with a message from the
-contract (spec/thompson.md); none of them touches a bandit, so a caller can validate a whole
+drop-in contract (orts' messages, pinned by tests/test_*_contract.py; the policy is
+docs/validation.md); none of them touches a bandit, so a caller can validate a whole
 call before changing any state.
 """
 
