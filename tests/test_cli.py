@@ -383,9 +383,9 @@ def test_thread_pairs_are_interleaved_measurements_of_the_same_answer():
     from banditkit.bench import threads
 
     m = threads.measure(pairs=3)  # raises if the two pools' answers differ
-    assert [len(m["samples"][t]) for t in (1, 2)] == [3, 3]
-    assert m["ratios"] == [a / b for a, b in zip(m["samples"][1], m["samples"][2], strict=True)]
-    assert m["other_load"] is None or m["other_load"] >= 0
+    assert [len(m.samples[t]) for t in (1, 2)] == [3, 3]
+    assert m.ratios == [a / b for a, b in zip(m.samples[1], m.samples[2], strict=True)]
+    assert m.other_load is None or m.other_load >= 0
     assert threads.spread([3.0, 1.0, 2.0, 5.0, 4.0]) == [1.0, 2.0, 3.0, 4.0, 5.0]
 
 

@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from banditkit.bench.timing import Row, backends
 
@@ -44,19 +45,24 @@ for _ in sys.stdin:
 """
 
 
-def _cpu_seconds(pid: int | None = None) -> tuple[float, float] | None:
-    """(busy, steal) CPU seconds of the whole machine since boot, or with `pid` that process's
-    (user + system, 0) seconds. None off Linux."""
-    tick = os.sysconf("SC_CLK_TCK")
+def _machine_cpu() -> tuple[float, float] | None:
+    """CPU seconds since boot, all cores: (busy, stolen by the hypervisor); None off Linux."""
     try:
-        if pid is None:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:]]
-            # user nice system idle iowait irq softirq steal
-            return (v[0] + v[1] + v[2] + v[5] + v[6]) / tick, v[7] / tick
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / tick, v[7] / tick
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of process `pid` (all its threads); None off Linux."""
+    try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick, 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
 
@@ -81,23 +87,36 @@ def _timed_call(proc: subprocess.Popen[str]) -> float:
     return float(proc.stdout.readline())
 
 
+def _snapshot(procs: dict[int, subprocess.Popen[str]]) -> tuple[float, float, float] | None:
+    """(machine busy, machine steal, the workers' CPU) seconds, or None off Linux."""
+    machine = _machine_cpu()
+    workers = [_process_cpu(p.pid) for p in procs.values()]
+    if machine is None or None in workers:
+        return None
+    return machine[0], machine[1], sum(w for w in workers if w is not None)
+
+
 def spread(values: list[float]) -> list[float]:
     """[min, first quartile, median, third quartile, max]."""
     q1, med, q3 = statistics.quantiles(values, n=4, method="inclusive")
     return [min(values), q1, med, q3, max(values)]
 
 
-def measure(pairs: int) -> dict[str, object]:
-    """`pairs` interleaved (1-thread, 2-thread) timings: both sample lists, the per-pair ratios
-    (1-thread time / 2-thread time) and the cores' worth of CPU other processes used meanwhile
-    (None if it cannot be read)."""
+class Pairs(NamedTuple):
+    samples: dict[int, list[float]]  # seconds per call, by pool size, in pair order
+    ratios: list[float]  # per pair: 1-thread time / 2-thread time
+    other_load: float | None  # cores' worth of CPU used by others meanwhile (None: unknown)
+
+
+def measure(pairs: int) -> Pairs:
+    """`pairs` interleaved (1-thread, 2-thread) timings, alternating which goes first."""
     workers = {threads: _start(threads) for threads in (1, 2)}
     try:
         results = {threads: answer for threads, (_, answer) in workers.items()}
         if results[1] != results[2]:  # the engine promises the same counts on any pool
             raise RuntimeError(f"win_prop differs between 1 and 2 threads: {results}")
         procs = {threads: proc for threads, (proc, _) in workers.items()}
-        before = [_cpu_seconds()] + [_cpu_seconds(p.pid) for p in procs.values()]
+        before = _snapshot(procs)
         own0, wall0 = time.process_time(), time.perf_counter()
         samples: dict[int, list[float]] = {1: [], 2: []}
         for i in range(pairs):
@@ -105,20 +124,18 @@ def measure(pairs: int) -> dict[str, object]:
                 samples[threads].append(_timed_call(procs[threads]))
         wall = time.perf_counter() - wall0
         own = time.process_time() - own0
-        after = [_cpu_seconds()] + [_cpu_seconds(p.pid) for p in procs.values()]
+        after = _snapshot(procs)
     finally:
         for proc, _ in workers.values():
             assert proc.stdin is not None
             proc.stdin.close()
             proc.wait()
     other = None
-    if None not in before and None not in after:
-        (busy0, steal0), *mine0 = before
-        (busy1, steal1), *mine1 = after
-        workers_cpu = sum(b[0] - a[0] for a, b in zip(mine0, mine1, strict=True))
-        other = max(0.0, (busy1 - busy0) - workers_cpu - own + (steal1 - steal0)) / wall
+    if before is not None and after is not None:
+        busy, steal, workers_cpu = (b - a for a, b in zip(before, after, strict=True))
+        other = max(0.0, busy + steal - workers_cpu - own) / wall
     ratios = [a / b for a, b in zip(samples[1], samples[2], strict=True)]
-    return {"samples": samples, "ratios": ratios, "other_load": other}
+    return Pairs(samples, ratios, other)
 
 
 def run(quick: bool) -> list[Row]:
@@ -126,23 +143,21 @@ def run(quick: bool) -> list[Row]:
         return []
     pairs = 21 if quick else 61
     m = measure(pairs)
-    samples, ratios, other = m["samples"], m["ratios"], m["other_load"]
-    assert isinstance(samples, dict) and isinstance(ratios, list)
     rows: list[Row] = []
     for threads in (1, 2):
         r: Row = {
             "group": "threads",
             "case": CASE,
             "impl": f"rust-{threads}-thread",
-            "median_s": statistics.median(samples[threads]),
+            "median_s": statistics.median(m.samples[threads]),
             "repeats": pairs,
             "per": DRAWS * ARMS,
             "unit": "draw x arm",
         }
         if threads == 1:
             r["paired_with"] = "rust-2-thread"
-            r["ratio_spread"] = spread(ratios)
-            if isinstance(other, float):
-                r["other_load"] = other
+            r["ratio_spread"] = spread(m.ratios)
+            if m.other_load is not None:
+                r["other_load"] = m.other_load
         rows.append(r)
     return rows
