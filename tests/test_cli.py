@@ -345,6 +345,50 @@ def test_bench_writes_header_json_markdown_and_plot(tmp_path, monkeypatch, capsy
     assert out["bars.png"].read_bytes()[:8] == PNG_MAGIC
 
 
+PAIRED = [
+    {
+        "group": "threads",
+        "case": "10 arms x 1,000,000 draws",
+        "impl": "rust-1-thread",
+        "median_s": 0.03,
+        "repeats": 61,
+        "paired_with": "rust-2-thread",
+        "ratio_spread": [0.8, 1.6, 1.8, 1.9, 2.05],
+        "other_load": 0.4,
+    },
+    {
+        "group": "threads",
+        "case": "10 arms x 1,000,000 draws",
+        "impl": "rust-2-thread",
+        "median_s": 0.02,
+        "repeats": 61,
+    },
+]
+
+
+def test_paired_rows_report_the_median_pair_ratio_and_its_spread():
+    from banditkit.bench import report
+
+    # The median of the per-pair ratios (1.8), not the ratio of the medians (1.5).
+    assert [b[3] for b in speedups(PAIRED)] == [1.8]
+    spread = "61 pairs: min 0.80, quartiles 1.60-1.90, max 2.05; other processes 0.40 cores"
+    assert f"1.8x (rust-2-thread); {spread}" in report.table(PAIRED)
+    (target,) = [line for line in report.targets_table(PAIRED).splitlines() if "Thread" in line]
+    assert f"1.8x ({spread})" in target and target.endswith("met")
+    assert spread in report.markdown(PAIRED, "banditkit bench")
+
+
+def test_thread_pairs_are_interleaved_measurements_of_the_same_answer():
+    pytest.importorskip("banditkit_rs")
+    from banditkit.bench import threads
+
+    m = threads.measure(pairs=3)  # raises if the two pools' answers differ
+    assert [len(m.samples[t]) for t in (1, 2)] == [3, 3]
+    assert m.ratios == [a / b for a, b in zip(m.samples[1], m.samples[2], strict=True)]
+    assert m.other_load is None or m.other_load >= 0
+    assert threads.spread([3.0, 1.0, 2.0, 5.0, 4.0]) == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
 def test_regret_figure_has_one_labelled_curve_per_policy_and_readable_axes():
     from banditkit.simulate import report
     from banditkit.simulate.plot import regret_figure

@@ -1,5 +1,5 @@
 //! Criterion benches of the exact win probabilities against Monte Carlo with 100,000 draws, on
-//! 10-arm posteriors shaped like spec/benchmarks.md's (LinearBandit after 10,000 rewards per
+//! 10-arm posteriors shaped like docs/benchmarks.md's (LinearBandit after 10,000 rewards per
 //! arm, TSPar after 100,000 trials per arm, a correlated 9-odds-ratio LogisticBandit posterior).
 //! Quick run: `cargo bench -p banditkit-core --bench exact -- --quick`.
 use banditkit_core::exact::{prob_best_beta, prob_best_gaussian, prob_best_mvn, MVN_TOLERANCE};

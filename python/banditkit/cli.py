@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from banditkit.simulate.runner import Config, TaskResult
 
-BENCH_TOPICS = ("thompson", "logistic", "exact", "contextual")
+BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +69,7 @@ def _bench(args: argparse.Namespace) -> int:
     print(report.table(rows))
     print()
     print(report.targets_table(rows))
+    print(f"\n{report.SCENARIOS_NOTE}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "rows": rows}, f, indent=1)
@@ -230,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="banditkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("bench", help="time the benchmark scenarios, Rust vs Python vs peers")
+    bench = sub.add_parser(
+        "bench",
+        help="time the benchmark scenarios, Rust vs Python vs peers",
+        description="Time the benchmark scenarios of docs/benchmarks.md (what is measured, "
+        "against which baselines, and the targets) and report same-run ratios.",
+    )
     bench.add_argument("--quick", action="store_true", help="fewer repeats, for a short run")
     bench.add_argument("--json", metavar="FILE", help="save the rows and machine facts as JSON")
     bench.add_argument("--markdown", metavar="FILE", help="write the BENCHMARKS.md body")

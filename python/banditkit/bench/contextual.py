@@ -1,10 +1,10 @@
-"""Linear contextual scenario of spec/contextual-linear.md (the seed 003 benchmark, made fair).
+"""Linear contextual scenario of docs/benchmarks.md (a published benchmark's loop, made fair).
 
 3 arms; d = 387 and d = 67; contexts generated before timing; 100 warm-up rounds; then one
 event per Python call: `select` (QPS = 1 / median_s) and `select` + `update` (UPS), plus the
 batch path `predict` on 10,000 contexts. Implementations: the Rust and Python backends, a tight
-NumPy Sherman-Morrison loop (the seed's design without its per-update bookkeeping), and MABWiser /
-contextualbandits LinUCB when they are importable (never installed by this module).
+NumPy Sherman-Morrison loop (the published design without its per-update bookkeeping), and
+MABWiser / contextualbandits LinUCB when they are importable (never installed by this module).
 """
 
 from __future__ import annotations

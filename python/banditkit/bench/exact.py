@@ -1,8 +1,8 @@
-"""Exact win probabilities vs Monte Carlo, on the 10-arm posteriors of spec/benchmarks.md.
+"""Exact win probabilities vs Monte Carlo, on the 10-arm posteriors of docs/benchmarks.md.
 
 Groups `exact.linear`, `exact.tspar`, `exact.logistic` (case "10 arms"): the kernels
 `prob_best_*` for each backend ("rust-exact", "python-exact") against the Rust Monte Carlo
-win counts with 100,000 draws ("rust-mc-100k"), on the posterior the seed's observations give.
+win counts with 100,000 draws ("rust-mc-100k"), on the posterior the benchmark's observations give.
 """
 
 from __future__ import annotations

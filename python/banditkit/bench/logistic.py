@@ -1,4 +1,4 @@
-"""LogisticBandit scenarios of spec/benchmarks.md: `update` (Rust, the NumPy reference, and a
+"""LogisticBandit scenarios of docs/benchmarks.md: `update` (Rust, the NumPy reference, and a
 SciPy Newton-CG solve of the same objective as upstream does it) and `win_prop` (Rust, NumPy,
 and the installed orts library if any)."""
 

@@ -3,7 +3,7 @@ other implementation of the same scenario, measured in the same run (matplotlib,
 
 from __future__ import annotations
 
-from banditkit.bench.report import TARGETS, _reference_impl, grouped
+from banditkit.bench.report import TARGETS, _reference_impl, grouped, speedup
 from banditkit.bench.timing import Row
 
 
@@ -15,10 +15,10 @@ def speedups(rows: list[Row]) -> list[tuple[str, str, str, float, float | None]]
         ref = _reference_impl(impls)
         if ref is None:
             continue
-        for name, r in impls.items():
+        for name in impls:
             if name == ref:
                 continue
-            ratio = r["median_s"] / impls[ref]["median_s"]
+            ratio = speedup(impls, name, ref)
             bars.append(
                 (f"{group} | {case}", name, ref, ratio, targets.get((group, case, ref, name)))
             )

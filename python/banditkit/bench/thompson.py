@@ -1,12 +1,8 @@
-"""Thompson-sampling scenarios of spec/benchmarks.md: LinearBandit and TSPar, update and win_prop,
-draw scaling, and thread scaling, for the Rust and Python backends and the upstream baselines."""
+"""Thompson-sampling scenarios of docs/benchmarks.md: LinearBandit and TSPar, update and win_prop,
+and draw scaling, for the Rust and Python backends and the upstream baselines (thread scaling is
+in `threads.py`)."""
 
 from __future__ import annotations
-
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 
@@ -18,18 +14,18 @@ TSPAR_DRAWS = 10_000
 
 
 def linear_obs(arms: int, n_obs: int) -> dict[str, np.ndarray]:
-    """n_obs rewards per arm from N(1.0 + 0.1 i, 0.5), seed 42 (the seed's scenario)."""
+    """n_obs rewards per arm from N(1.0 + 0.1 i, 0.5), seed 42 (docs/benchmarks.md)."""
     rng = np.random.default_rng(42)
     return {f"arm_{i}": rng.normal(1.0 + 0.1 * i, 0.5, n_obs) for i in range(arms)}
 
 
 def count_obs(arms: int, n_obs: int) -> dict[str, list[int]]:
-    """[n_obs, int(n_obs * (0.01 + 0.001 i))] per arm (the seed's scenario)."""
+    """[n_obs, int(n_obs * (0.01 + 0.001 i))] per arm (docs/benchmarks.md)."""
     return {f"arm_{i}": [n_obs, int(n_obs * (0.01 + 0.001 * i))] for i in range(arms)}
 
 
 def upstream_linear_win_prop(mu: list[float], sigma: list[float], draw: int) -> np.ndarray:
-    """The upstream LinearBandit.win_prop kernel as profiled in seed 000 (orts' LinearBandit is
+    """The upstream LinearBandit.win_prop kernel, re-created (orts' LinearBandit is
     not on PyPI): one legacy `np.random.normal` call per arm, stacked, argmax, counted."""
     legacy = np.random.normal  # noqa: NPY002 (upstream's generator, on purpose)
     samples = np.column_stack([legacy(m, s, draw) for m, s in zip(mu, sigma, strict=True)])
@@ -87,7 +83,7 @@ def _linear(quick: bool) -> list[Row]:
 
 def _linear_tied(quick: bool) -> list[Row]:
     """10 identical posteriors: every arm contends in every draw, so the Rust kernel cannot
-    skip dominated arms (the worst case for it; the seed's scenario separates the arms)."""
+    skip dominated arms (the worst case for it; the benchmark scenario separates the arms)."""
     rows: list[Row] = []
     arms, draws = 10, 100_000
     case = f"{arms} tied arms x {draws:,} draws"
@@ -173,46 +169,5 @@ def _draw_scaling(quick: bool) -> list[Row]:
     return rows
 
 
-_THREAD_SCRIPT = """
-import json, sys
-import banditkit_rs
-from banditkit.bench.thompson import linear_obs
-from banditkit.bench.timing import median_time
-b = banditkit_rs.LinearBandit(seed=1)
-b.update(linear_obs(10, 1000))
-med, reps = median_time(lambda: b.win_prop(draw=1_000_000), repeats=int(sys.argv[1]))
-print(json.dumps([med, reps]))
-"""
-
-
-def _threads(quick: bool) -> list[Row]:
-    """10 arms x 1,000,000 draws with RAYON_NUM_THREADS=1 and 2, each in a fresh process."""
-    rows: list[Row] = []
-    if "rust" not in backends():
-        return rows
-    for threads in (1, 2):
-        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-        out = subprocess.run(
-            [sys.executable, "-c", _THREAD_SCRIPT, "5" if quick else "11"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        med, reps = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append(
-            {
-                "group": "threads",
-                "case": "10 arms x 1,000,000 draws",
-                "impl": f"rust-{threads}-thread",
-                "median_s": med,
-                "repeats": reps,
-                "per": 10_000_000,
-                "unit": "draw x arm",
-            }
-        )
-    return rows
-
-
 def run(quick: bool) -> list[Row]:
-    return _linear(quick) + _tspar(quick) + _draw_scaling(quick) + _threads(quick)
+    return _linear(quick) + _tspar(quick) + _draw_scaling(quick)

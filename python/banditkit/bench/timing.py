@@ -15,6 +15,9 @@ class Row(TypedDict, total=False):
 
     Ratios are formed between impls of the same (group, case) in the same run; `per` (optional)
     is how many units of work one call does (e.g. draws x arms), for ns-per-unit figures.
+    Rows timed in interleaved pairs against another impl (`paired_with`) carry the spread of the
+    per-pair ratios (this row's time / the other's): [min, q1, median, q3, max], and the CPU
+    other processes used meanwhile, in cores (`other_load`).
     """
 
     group: str
@@ -25,6 +28,9 @@ class Row(TypedDict, total=False):
     per: float
     unit: str
     note: str
+    paired_with: str
+    ratio_spread: list[float]
+    other_load: float
 
 
 def median_time(

@@ -1,4 +1,4 @@
-"""LinUCB and LinTS, the NumPy reference (spec/contextual-linear.md).
+"""LinUCB and LinTS, the NumPy reference (behaviour pinned by tests/test_contextual*.py).
 
 One ridge model per arm: ``A = ridge I + sum w_i x_i x_i^T``, ``b = sum w_i r_i x_i``,
 ``theta = A^{-1} b``. ``A^{-1}`` and ``theta`` follow each observation by Sherman-Morrison

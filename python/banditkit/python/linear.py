@@ -1,6 +1,7 @@
 """LinearBandit: Gaussian Thompson sampling with a conjugate normal update per arm.
 
-The NumPy reference for `banditkit_rs.LinearBandit`; the contract is spec/thompson.md.
+The NumPy reference for `banditkit_rs.LinearBandit`; the drop-in contract (orts' behaviour,
+its bug fixed) is pinned by tests/test_linear_contract.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """LogisticBandit: odds-ratio Thompson sampling (ORTS, arXiv:2003.01905) and Full-TS.
 
-The NumPy reference for `banditkit_rs.LogisticBandit`; the contract is spec/thompson.md. The
-maths (re-expression, priors, the MAP solve, sampling) lives in `_logistic_math.py`.
+The NumPy reference for `banditkit_rs.LogisticBandit`; the drop-in contract (orts' behaviour,
+its flaws fixed) is pinned by tests/test_logistic_contract.py. The maths (re-expression,
+priors, the MAP solve, sampling) lives in `_logistic_math.py`.
 """
 
 from __future__ import annotations

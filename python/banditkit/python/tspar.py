@@ -1,6 +1,7 @@
 """TSPar: Beta-Bernoulli Thompson sampling with independent Beta(1, 1) priors.
 
-The NumPy reference for `banditkit_rs.TSPar`; the contract is spec/thompson.md.
+The NumPy reference for `banditkit_rs.TSPar`; the drop-in contract (orts' behaviour, its bugs
+fixed) is pinned by tests/test_tspar_contract.py.
 """
 
 from __future__ import annotations
