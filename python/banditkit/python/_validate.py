@@ -2,7 +2,8 @@
 
 Settings (constructor parameters and keyword options) of the wrong type raise TypeError and of
 a wrong value ValueError; data (observations, contexts, rewards, lists of arms, saved state)
-raises ValueError; `draw` and `seed` raise ValueError (the drop-in contract, pinned by tests/test_*_contract.py).
+raises ValueError; `draw` and `seed` raise ValueError (the drop-in contract, pinned by
+tests/test_*_contract.py).
 Every checker either returns clean values or raises; none of them touches a bandit, so a caller
 can validate a whole call before changing any state.
 """

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _logistic_math as lm
+from . import _persist
 from ._sampling import rank_by_draw, rng_for_call, split_win_prop
 from ._sync import Synchronized, synchronized
 from ._validate import (
@@ -33,6 +34,7 @@ SYMMETRY_TOL = 1e-9  # relative asymmetry accepted in a user-supplied sigma_inv
 # A user-supplied sigma_inv may have eigenvalues this far below zero, relative to the largest
 # (rounding, e.g. of a get_par output), and no further.
 USER_PSD_TOL = 1e-9
+PSD_TOL = 1e-9  # negative eigenvalue (relative to the largest entry) accepted in a saved sigma_inv
 
 
 def _distinct_names(action_list: object) -> list[Hashable]:
@@ -71,7 +73,7 @@ def _check_state(
     return mu_arr, s_arr, names
 
 
-class LogisticBandit(Synchronized):
+class LogisticBandit(Synchronized, _persist.Persistent):
     """Bernoulli arms under a logistic model, the reference arm last in `action_list`.
 
     Attributes: `mu` (length K: log-odds ratios against the reference, then the reference's
@@ -267,3 +269,31 @@ class LogisticBandit(Synchronized):
     def __repr__(self) -> str:
         ref = self.action_list[-1] if self.action_list else None
         return f"LogisticBandit(arms={len(self.action_list)}, reference={ref!r})"
+
+    @synchronized
+    def to_bytes(self) -> bytes:
+        """This model as a banditkit file (docs/format.md); labels must be str or int."""
+        arrays = [("mu", self.mu), ("sigma_inv", self.sigma_inv)]
+        return _persist.encode(self, {}, self.action_list, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LogisticBandit:
+        """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+        The state is checked as the constructor checks its arguments, and `sigma_inv` must be
+        positive semidefinite up to rounding."""
+        doc = _persist.decode(data, cls)
+        names = _persist.labels_in(doc)
+        k = len(names)
+        mu, sigma_inv = _persist.array(doc, "mu", (k,)), _persist.array(doc, "sigma_inv", (k, k))
+        try:
+            mu, sigma_inv, names = _check_state(mu, sigma_inv, names)
+        except ValueError as exc:
+            raise _persist.FormatError(f"invalid banditkit file: {exc}") from None
+        if k and np.linalg.eigvalsh(sigma_inv)[0] < -PSD_TOL * np.abs(sigma_inv).max():
+            raise _persist.FormatError(
+                "invalid banditkit file: sigma_inv must be positive semidefinite"
+            )
+        rng = _persist.rng_in(doc)
+        new = cls()
+        new.mu, new.sigma_inv, new.action_list, new._rng = mu, sigma_inv, names, rng
+        return new

@@ -10,6 +10,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
+from . import _persist
 from ._sampling import rank_by_draw, rng_for_call
 from ._sync import Synchronized, synchronized
 from ._validate import (
@@ -27,7 +28,7 @@ from ._validate import (
 from .montecarlo import win_counts_beta
 
 
-class TSPar(Synchronized):
+class TSPar(Synchronized, _persist.Persistent):
     """Per-arm Beta(alpha, beta) posteriors of the success rate.
 
     Attributes: `action_list` (names, in the order first seen), `alpha`, `beta` (float arrays).
@@ -109,3 +110,23 @@ class TSPar(Synchronized):
     @synchronized
     def __repr__(self) -> str:
         return f"TSPar(arms={len(self.action_list)})"
+
+    @synchronized
+    def to_bytes(self) -> bytes:
+        """This model as a banditkit file (docs/format.md); labels must be str or int."""
+        arrays = [("alpha", self.alpha), ("beta", self.beta)]
+        return _persist.encode(self, {}, self.action_list, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TSPar:
+        """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid."""
+        doc = _persist.decode(data, cls)
+        names = _persist.labels_in(doc)
+        alpha = _persist.array(doc, "alpha", (len(names),))
+        beta = _persist.array(doc, "beta", (len(names),))
+        _persist.check_positive(alpha, "alpha")
+        _persist.check_positive(beta, "beta")
+        rng = _persist.rng_in(doc)
+        new = cls()
+        new.action_list, new.alpha, new.beta, new._rng = names, alpha, beta, rng
+        return new

@@ -10,15 +10,12 @@
 mod classes;
 mod input;
 
-use banditkit_core::contextual::{ArmConfig, ArmState, LinearPolicy, Scoring};
+use banditkit_core::contextual::{ArmConfig, LinearPolicy, Scoring};
 use banditkit_core::rng::os_seed;
-use input::{
-    batch, check_reward, context, contiguous, core_err, label_repr, rewards, snapshot_from_dict,
-    snapshot_to_dict, state_item, verr,
-};
+use input::{batch, check_reward, context, contiguous, core_err, label_repr, rewards, verr};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::convert::{self, label};
 use crate::locked::Locked;
@@ -495,67 +492,60 @@ impl LinearBase {
         Ok(PyArray1::from_slice(py, me.policy.arm(me.index(arm)?).b()))
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+    /// This model as a banditkit file (docs/format.md); labels must be str or int.
+    fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
         let py = slf.py();
-        let this = slf.get();
-        let cfg = this.cfg;
-        let state = PyDict::new(py);
-        let (labels, seed) = {
-            let me = this.inner.lock(py);
-            state.set_item("events", me.policy.events())?;
-            let arms = PyList::empty(py);
-            for k in 0..me.policy.n_arms() {
-                arms.append(snapshot_to_dict(py, me.policy.arm(k).snapshot())?)?;
-            }
-            state.set_item("arm_states", arms)?;
-            let labels = PyList::new(py, me.labels.iter().map(|l| l.bind(py)))?;
-            (labels, me.policy.seed())
-        };
-        let args = (
-            labels,
-            cfg.n_features,
-            this.parameter(),
-            cfg.l2_lambda,
-            cfg.window_size,
-            cfg.gamma,
-            seed,
-            cfg.refactor_every,
-        );
-        PyTuple::new(
-            py,
-            [
-                slf.get_type().into_any(),
-                args.into_pyobject(py)?.into_any(),
-                state.into_any(),
-            ],
-        )
+        let class = slf.get_type().name()?.to_string();
+        let me = slf.get().inner.lock(py);
+        crate::persist::contextual_to_bytes(py, &class, &me.labels, &me.policy)
     }
 
-    fn __setstate__(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
-        let state = state
-            .cast::<PyDict>()
-            .map_err(|_| verr("state must be a dict"))?;
-        let mut arms = Vec::new();
-        for a in convert::arm_list("arm_states", &state_item(state, "arm_states")?)? {
-            let a = a
-                .cast::<PyDict>()
-                .map_err(|_| verr("inconsistent arm state: not a dict"))?;
-            let snap = snapshot_from_dict(a)?;
-            arms.push(
-                ArmState::from_snapshot(self.cfg, snap)
-                    .ok_or_else(|| verr("inconsistent arm state: wrong shape or not finite"))?,
-            );
-        }
-        let events: u64 = state_item(state, "events")?
-            .extract()
-            .map_err(|_| verr("inconsistent state: events must be a non-negative integer"))?;
-        let mut me = self.inner.lock(py);
-        if arms.len() != me.labels.len() {
-            return Err(verr("inconsistent state: arm count differs"));
-        }
-        me.policy.set_arms(arms).map_err(core_err)?;
-        me.policy.set_events(events);
-        Ok(())
+    /// An independent copy (any labels; nothing is encoded). The arms are shared
+    /// copy-on-write, so this is cheap until one of the two learns.
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let inner = {
+            let me = this.inner.lock(py);
+            Inner {
+                policy: me.policy.clone(),
+                labels: me.labels.iter().map(|l| l.clone_ref(py)).collect(),
+            }
+        };
+        let base = LinearBase {
+            cfg: this.cfg,
+            scoring: this.scoring,
+            inner: Locked::new(inner),
+        };
+        classes::wrap(py, &slf.get_type(), base)
+    }
+
+    fn __deepcopy__<'py>(
+        slf: &Bound<'py, Self>,
+        _memo: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Self::__copy__(slf)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = Self::to_bytes(slf)?;
+        crate::persist::reduce(slf.as_any(), bytes)
+    }
+}
+
+impl LinearBase {
+    /// A base built from a file of `class` ("LinUCB" or "LinTS").
+    pub(crate) fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        class: &str,
+    ) -> PyResult<Self> {
+        let (labels, policy) = crate::persist::contextual_from_bytes(py, data, class)?;
+        Ok(LinearBase {
+            cfg: *policy.config(),
+            scoring: policy.scoring(),
+            inner: Locked::new(Inner { policy, labels }),
+        })
     }
 }
 

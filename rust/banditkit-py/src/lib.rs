@@ -10,6 +10,7 @@ mod kernels;
 mod linear;
 mod locked;
 mod logistic;
+mod persist;
 mod tspar;
 mod winprop;
 
@@ -22,5 +23,6 @@ fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     linear::register(m)?;
     logistic::register(m)?;
     tspar::register(m)?;
+    m.add_function(wrap_pyfunction!(persist::_format_reencode, m)?)?;
     Ok(())
 }
