@@ -94,9 +94,10 @@ class Store(ABC):
         """The model stored as `name` (latest version, or `version`), as a new object of its
         class on the current backend. `ModelNotFound` if absent; `banditkit.FormatError` if the
         stored state cannot be read (e.g. a class this banditkit does not know)."""
+        blob = self.get_bytes(name, version)
         import banditkit
 
-        return banditkit.loads(self.get_bytes(name, version))
+        return banditkit.loads(blob)
 
     def put_bytes(self, name: str, state: bytes, expected_version: int | None = None) -> int:
         """`put` for a state already serialised (as `to_bytes` or `banditkit.dumps` give it)."""
