@@ -153,6 +153,10 @@ class Store(ABC):
             check_version(limit, "limit", 1)
         return self._events(name, after or 0, limit)
 
+    def count_events(self, name: str) -> int:
+        """How many events the log of `name` holds."""
+        return self._count_events(check_name(name))
+
     # --- metrics ---
 
     def record_metric(
@@ -228,6 +232,9 @@ class Store(ABC):
 
     @abstractmethod
     def _events(self, name: str, after: int, limit: int | None) -> list[Event]: ...
+
+    @abstractmethod
+    def _count_events(self, name: str) -> int: ...
 
     @abstractmethod
     def _record_metric(self, name: str, operation: str, value: float, when: float) -> None: ...

@@ -15,6 +15,9 @@ class UnsupportedURL(StoreError, ValueError):
 class StoreNotFound(StoreError, FileNotFoundError, ValueError):
     """`open_store(url, create=False)` on a SQLite file that does not exist."""
 
+    def __str__(self) -> str:  # OSError's str() would prefix "[Errno 2]"
+        return str(self.strerror)
+
 
 class ModelNotFound(StoreError, KeyError):
     """No model of that name (or no such version of it) in the store."""

@@ -186,6 +186,9 @@ class PostgresStore(Store):
         )
         return [from_row(*r) for r in rows]
 
+    def _count_events(self, name: str) -> int:
+        return int(self._query("SELECT count(*) FROM bk_events WHERE name = %s", (name,))[0][0])
+
     # --- metrics ---
 
     def _record_metric(self, name: str, operation: str, value: float, when: float) -> None:

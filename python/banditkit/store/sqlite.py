@@ -172,6 +172,11 @@ class SQLiteStore(Store):
             ).fetchall()
         return [from_row(*r) for r in rows]
 
+    def _count_events(self, name: str) -> int:
+        with self._lock:
+            sql = "SELECT count(*) FROM bk_events WHERE name = ?"
+            return int(self._conn.execute(sql, (name,)).fetchone()[0])
+
     # --- metrics ---
 
     def _record_metric(self, name: str, operation: str, value: float, when: float) -> None:
