@@ -1,4 +1,4 @@
-"""Pickle round trip, copy / deepcopy and repr of LinearBandit and TSPar, on both backends."""
+"""Pickle round trip (through the format), copy, deepcopy and repr: LinearBandit, TSPar."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ def linear(bk, seed: int | None = 5) -> Any:
     b = bk.LinearBandit(
         mu={"p": 0.2}, sigma={"p": 0.7}, default_sigma=2.5, obs_noise=0.1, seed=seed
     )
-    b.update({"a": [1.0, 2.0], 3: [0.5], ("t", 1): 0.25})
+    b.update({"a": [1.0, 2.0], 3: [0.5], -7: 0.25})
     return b
 
 
 def tspar(bk, seed: int | None = 5) -> Any:
     b = bk.TSPar(seed=seed)
-    b.update({"a": [10, 3], 3: [12, 7], ("t", 1): [4, 4]})
+    b.update({"a": [10, 3], 3: [12, 7], -7: [4, 4]})
     return b
 
 

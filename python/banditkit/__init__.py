@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from banditkit._backend import MODULE as _impl
 from banditkit._backend import backend
-
-__version__ = "0.1.0"
+from banditkit._errors import FormatError
+from banditkit._saving import dumps, load, loads, save
+from banditkit._version import __version__
 
 # Both backends define every name below (tests/test_backend.py checks it).
 LinearBandit = _impl.LinearBandit
@@ -23,7 +24,13 @@ prob_best_beta = _impl.prob_best_beta
 prob_best_mvn = _impl.prob_best_mvn
 
 __all__ = [
+    "FormatError",
+    "__version__",
     "backend",
+    "dumps",
+    "load",
+    "loads",
+    "save",
     "LinearBandit",
     "TSPar",
     "LogisticBandit",

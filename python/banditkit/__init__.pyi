@@ -1,5 +1,9 @@
 """Type stubs: the public names have the Rust backend's types (the Python backend matches)."""
 
+import os
+from typing import Any
+
+from banditkit._errors import FormatError as FormatError
 from banditkit_rs import LinearBandit as LinearBandit
 from banditkit_rs import LinTS as LinTS
 from banditkit_rs import LinUCB as LinUCB
@@ -12,3 +16,7 @@ from banditkit_rs import prob_best_mvn as prob_best_mvn
 __version__: str
 
 def backend() -> str: ...
+def dumps(obj: Any) -> bytes: ...
+def loads(data: bytes | bytearray | memoryview) -> Any: ...
+def save(obj: Any, path: str | os.PathLike[str]) -> None: ...
+def load(path: str | os.PathLike[str]) -> Any: ...

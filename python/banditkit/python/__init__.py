@@ -5,6 +5,7 @@ Readable and vectorised rather than fast: every Rust kernel is tested against it
 
 from __future__ import annotations
 
+from .._errors import FormatError
 from .contextual import LinTS, LinUCB
 from .exact import MVN_TOLERANCE, prob_best_beta, prob_best_gaussian, prob_best_mvn
 from .linear import LinearBandit
@@ -13,6 +14,7 @@ from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, 
 from .tspar import TSPar
 
 __all__ = [
+    "FormatError",
     "MVN_TOLERANCE",
     "LinTS",
     "LinUCB",

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _persist
 from ._validate import check_seed
 
 CHECK_EVERY = 32
@@ -123,7 +124,10 @@ class _ArmModel:
             l_inv = np.linalg.inv(np.linalg.cholesky(self.A))
         except np.linalg.LinAlgError:
             return False
-        self.a_inv = l_inv.T @ l_inv
+        a_inv = l_inv.T @ l_inv
+        # Exactly symmetric (the product's two triangles round differently), as the Rust
+        # backend's packed storage is: files then round-trip bit for bit between backends.
+        self.a_inv = 0.5 * (a_inv + a_inv.T)
         self.theta = self.a_inv @ self.b
         self.refactors += 1
         return True
@@ -133,7 +137,7 @@ class _ArmModel:
         return np.maximum(((X @ self.a_inv) * X).sum(axis=1), 0.0)
 
 
-class _LinearBandit(ABC):
+class _LinearBandit(_persist.Persistent, ABC):
     """Shared implementation of LinUCB and LinTS (one disjoint ridge model per arm)."""
 
     def __init__(
@@ -358,6 +362,83 @@ class _LinearBandit(ABC):
     def b(self, arm: Hashable) -> np.ndarray:
         return self._models[self._index(arm)].b.copy()
 
+    # --- saving (docs/format.md) ---
+
+    @abstractmethod
+    def _parameter(self) -> tuple[str, float]:
+        """("alpha", alpha) or ("v", v)."""
+
+    def to_bytes(self) -> bytes:
+        """This model as a banditkit file (docs/format.md); labels must be str or int."""
+        name, value = self._parameter()
+        params = {
+            "n_features": self.n_features,
+            name: value,
+            "l2_lambda": self.l2_lambda,
+            "window_size": self.window_size,
+            "gamma": self.gamma,
+            "refactor_every": self.refactor_every,
+        }
+        ms, d = self._models, self.n_features
+
+        def stack(get: Any, shape: tuple[int, ...], dtype: Any = float) -> np.ndarray:
+            return np.array([get(m) for m in ms], dtype=dtype).reshape((len(ms), *shape))
+
+        hist = [h for m in ms for h in m.history]
+        arrays = [
+            ("gram", stack(lambda m: m.A, (d, d))),
+            ("a_inv", stack(lambda m: m.a_inv, (d, d))),
+            ("b", stack(lambda m: m.b, (d,))),
+            ("theta", stack(lambda m: m.theta, (d,))),
+            ("pulls", stack(lambda m: m.pulls, (), np.int64)),
+            ("since_refactor", stack(lambda m: m.since_refactor, (), np.int64)),
+            ("refactors", stack(lambda m: m.refactors, (), np.int64)),
+            ("window_len", stack(lambda m: len(m.history), (), np.int64)),
+            ("history_x", np.array([x for x, _ in hist], dtype=float).reshape(len(hist), d)),
+            ("history_r", np.array([r for _, r in hist], dtype=float)),
+        ]
+        return _persist.encode(self, params, self._labels, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Any:
+        """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid."""
+        doc = _persist.decode(data, cls)
+        labels = _persist.labels_in(doc)
+        name = "alpha" if cls.__name__ == "LinUCB" else "v"
+        try:
+            new = cls(
+                labels,
+                _persist.param(doc, "n_features", int),
+                _persist.param(doc, name, float),
+                l2_lambda=_persist.param(doc, "l2_lambda", float),
+                window_size=_persist.param(doc, "window_size", int),
+                gamma=_persist.param(doc, "gamma", float),
+                refactor_every=_persist.param(doc, "refactor_every", int),
+            )
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, _persist.FormatError):
+                raise
+            raise _persist.FormatError(f"invalid banditkit file: {exc}") from None
+        k, d = len(labels), new.n_features
+        gram, a_inv = (
+            _persist.array(doc, "gram", (k, d, d)),
+            _persist.array(doc, "a_inv", (k, d, d)),
+        )
+        _persist.check_symmetric(gram, "gram")
+        _persist.check_symmetric(a_inv, "a_inv")
+        b, theta = _persist.array(doc, "b", (k, d)), _persist.array(doc, "theta", (k, d))
+        pulls = _persist.array(doc, "pulls", (k,), "i8")
+        since = _persist.array(doc, "since_refactor", (k,), "i8")
+        refactors = _persist.array(doc, "refactors", (k,), "i8")
+        windows = _persist.history(doc, k, d, new.window_size, pulls)
+        new._rng = _persist.rng_in(doc)
+        new.seed = None
+        for i, m in enumerate(new._models):
+            m.A, m.a_inv, m.b, m.theta = gram[i], a_inv[i], b[i], theta[i]
+            m.pulls, m.since_refactor = int(pulls[i]), int(since[i])
+            m.refactors, m.history = int(refactors[i]), windows[i]
+        return new
+
 
 class LinUCB(_LinearBandit):
     """LinUCB: score ``theta^T x + alpha sqrt(x^T A^{-1} x)``."""
@@ -375,6 +456,9 @@ class LinUCB(_LinearBandit):
     ):
         self.alpha = _positive("alpha", alpha)
         super().__init__(arms, n_features, l2_lambda, window_size, gamma, seed, refactor_every)
+
+    def _parameter(self) -> tuple[str, float]:
+        return ("alpha", self.alpha)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], len(self._models)))
@@ -406,6 +490,9 @@ class LinTS(_LinearBandit):
     ):
         self.v = _positive("v", v)
         super().__init__(arms, n_features, l2_lambda, window_size, gamma, seed, refactor_every)
+
+    def _parameter(self) -> tuple[str, float]:
+        return ("v", self.v)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         z = self._rng.standard_normal((X.shape[0], len(self._models)))

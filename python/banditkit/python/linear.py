@@ -5,13 +5,13 @@ The NumPy reference for `banditkit_rs.LinearBandit`; the contract is spec/thomps
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from . import _persist
 from ._sampling import rank_by_draw, rng_for_call, split_win_prop
 from ._validate import (
     check_action_list,
@@ -28,7 +28,7 @@ from ._validate import (
 from .montecarlo import apply_aggressive, win_counts_gaussian
 
 
-class LinearBandit:
+class LinearBandit(_persist.Persistent):
     """Independent Gaussian posteriors N(mu, sigma^2) per arm, with known observation noise.
 
     Attributes (plain dicts keyed by arm name, in the order arms were first seen): `mu`,
@@ -154,6 +154,35 @@ class LinearBandit:
             f"obs_noise={self.obs_noise})"
         )
 
-    def __copy__(self) -> LinearBandit:
-        # A shallow copy would share the arm dicts/arrays and the generator with the original.
-        return copy.deepcopy(self)
+    def to_bytes(self) -> bytes:
+        """This model as a banditkit file (docs/format.md); labels must be str or int."""
+        names = self.get_models()
+        params = {"default_sigma": self.default_sigma, "obs_noise": self.obs_noise}
+        arrays = [
+            ("mu", np.array([self.mu[n] for n in names], dtype=float)),
+            ("sigma", np.array([self.sigma[n] for n in names], dtype=float)),
+            ("counts", np.array([self.counts[n] for n in names], dtype=np.int64)),
+            ("sum_rewards", np.array([self.sum_rewards[n] for n in names], dtype=float)),
+        ]
+        return _persist.encode(self, params, names, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LinearBandit:
+        """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid."""
+        doc = _persist.decode(data, cls)
+        names = _persist.labels_in(doc)
+        k = len(names)
+        default_sigma = _persist.finite_positive(doc, "default_sigma")
+        obs_noise = _persist.finite_positive(doc, "obs_noise")
+        mu, sigma = _persist.array(doc, "mu", (k,)), _persist.array(doc, "sigma", (k,))
+        _persist.check_positive(sigma, "sigma")
+        counts = _persist.array(doc, "counts", (k,), "i8")
+        sums = _persist.array(doc, "sum_rewards", (k,))
+        rng = _persist.rng_in(doc)
+        new = cls(default_sigma=default_sigma, obs_noise=obs_noise)
+        new.mu = dict(zip(names, mu.tolist(), strict=True))
+        new.sigma = dict(zip(names, sigma.tolist(), strict=True))
+        new.counts = dict(zip(names, counts.tolist(), strict=True))
+        new.sum_rewards = dict(zip(names, sums.tolist(), strict=True))
+        new._rng = rng
+        return new

@@ -6,13 +6,13 @@ maths (re-expression, priors, the MAP solve, sampling) lives in `_logistic_math.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import _logistic_math as lm
+from . import _persist
 from ._sampling import rank_by_draw, rng_for_call, split_win_prop
 from ._validate import (
     check_action_list,
@@ -59,7 +59,7 @@ def _check_state(
     return mu_arr, s_arr, names
 
 
-class LogisticBandit:
+class LogisticBandit(_persist.Persistent):
     """Bernoulli arms under a logistic model, the reference arm last in `action_list`.
 
     Attributes: `mu` (length K: log-odds ratios against the reference, then the reference's
@@ -226,6 +226,24 @@ class LogisticBandit:
         ref = self.action_list[-1] if self.action_list else None
         return f"LogisticBandit(arms={len(self.action_list)}, reference={ref!r})"
 
-    def __copy__(self) -> LogisticBandit:
-        # A shallow copy would share the arrays and the generator with the original.
-        return copy.deepcopy(self)
+    def to_bytes(self) -> bytes:
+        """This model as a banditkit file (docs/format.md); labels must be str or int."""
+        arrays = [("mu", self.mu), ("sigma_inv", self.sigma_inv)]
+        return _persist.encode(self, {}, self.action_list, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LogisticBandit:
+        """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+        The state is checked as the constructor checks its arguments."""
+        doc = _persist.decode(data, cls)
+        names = _persist.labels_in(doc)
+        k = len(names)
+        mu, sigma_inv = _persist.array(doc, "mu", (k,)), _persist.array(doc, "sigma_inv", (k, k))
+        try:
+            mu, sigma_inv, names = _check_state(mu, sigma_inv, names)
+        except ValueError as exc:
+            raise _persist.FormatError(f"invalid banditkit file: {exc}") from None
+        rng = _persist.rng_in(doc)
+        new = cls()
+        new.mu, new.sigma_inv, new.action_list, new._rng = mu, sigma_inv, names, rng
+        return new

@@ -5,17 +5,17 @@ The NumPy reference for `banditkit_rs.TSPar`; the contract is spec/thompson.md.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 
+from . import _persist
 from ._sampling import rank_by_draw, rng_for_call
 from ._validate import check_count_obs, check_draw, check_method, check_seed, check_select_n
 from .montecarlo import win_counts_beta
 
 
-class TSPar:
+class TSPar(_persist.Persistent):
     """Per-arm Beta(alpha, beta) posteriors of the success rate.
 
     Attributes: `action_list` (names, in the order first seen), `alpha`, `beta` (float arrays).
@@ -82,6 +82,21 @@ class TSPar:
     def __repr__(self) -> str:
         return f"TSPar(arms={len(self.action_list)})"
 
-    def __copy__(self) -> TSPar:
-        # A shallow copy would share the arm dicts/arrays and the generator with the original.
-        return copy.deepcopy(self)
+    def to_bytes(self) -> bytes:
+        """This model as a banditkit file (docs/format.md); labels must be str or int."""
+        arrays = [("alpha", self.alpha), ("beta", self.beta)]
+        return _persist.encode(self, {}, self.action_list, arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TSPar:
+        """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid."""
+        doc = _persist.decode(data, cls)
+        names = _persist.labels_in(doc)
+        alpha = _persist.array(doc, "alpha", (len(names),))
+        beta = _persist.array(doc, "beta", (len(names),))
+        _persist.check_positive(alpha, "alpha")
+        _persist.check_positive(beta, "beta")
+        rng = _persist.rng_in(doc)
+        new = cls()
+        new.action_list, new.alpha, new.beta, new._rng = names, alpha, beta, rng
+        return new
