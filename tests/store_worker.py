@@ -1,39 +1,39 @@
-"""Child processes of the store's durability tests (run as `python store_worker.py MODE ...`).
+"""Child processes of the store's durability tests: the tests fork them (so a child starts in
+milliseconds, with banditkit already imported), and `python store_worker.py MODE URL NAME [N]`
+runs one by hand. Each writes its acknowledgements as lines to `out` (stdout by hand).
 
 - `writer URL NAME`: forever, put the next version of NAME, then append a batch of events for
   it; after each call returns (committed) print `V <version>` or `E <id> <id> ...`, flushed.
-  The parent kills it with SIGKILL at random moments and checks that everything printed is in
-  the store and that nothing half-written is.
-- `counter URL NAME N`: N times get NAME, add one, put it back with `expected_version`, retrying
-  on VersionConflict; print `ACK` after each put returns. No update may be lost.
+  Each version is a TSPar of 100 arms (`step`). The parent kills it with SIGKILL at random
+  moments and checks that everything printed is in the store and nothing half-written is.
+- `counter URL NAME N`: N times get the TSPar NAME, add one success of arm "a", put it back with
+  `expected_version`, retrying on VersionConflict; print `ACK` after each put returns. No
+  update may be lost.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 import sys
+from typing import TextIO
 
+import banditkit
 from banditkit.store import ModelNotFound, VersionConflict, open_store
 
 EVENTS_PER_BATCH = 5
-MAGIC = b"BKTEST1\n"
+ARMS = [f"arm{k}" for k in range(100)]  # a state of about 2.5 kB
 
 
-def state(version: int) -> bytes:
-    """A self-checking state for `version`: its number, a body of 1-100 kB, the body's hash."""
-    rng = random.Random(version)
-    body = rng.randbytes(rng.randint(1_000, 100_000))
-    return MAGIC + version.to_bytes(8, "little") + hashlib.sha256(body).digest() + body
+def step(model) -> None:
+    """One version's update: after v steps every arm has alpha = beta = 1 + v."""
+    model.update({arm: [2, 1] for arm in ARMS})
 
 
-def check_state(blob: bytes, version: int) -> None:
-    """Raise AssertionError unless `blob` is exactly `state(version)`."""
-    assert blob[: len(MAGIC)] == MAGIC, "bad magic"
-    assert int.from_bytes(blob[8:16], "little") == version, "wrong version inside"
-    assert hashlib.sha256(blob[48:]).digest() == blob[16:48], "body does not match its hash"
-    assert blob == state(version)
+def check_state(model, version: int) -> None:
+    """Raise AssertionError unless `model` is the writer's state of `version`."""
+    assert type(model).__name__ == "TSPar"
+    assert list(model.get_models()) == ARMS
+    assert set(map(float, model.alpha)) == {1.0 + version}
+    assert set(map(float, model.beta)) == {1.0 + version}
 
 
 def event_ids(version: int) -> list[str]:
@@ -54,39 +54,41 @@ def events(version: int) -> list[dict]:
     ]
 
 
-def writer(url: str, name: str) -> None:
+def writer(url: str, name: str, out: TextIO) -> None:
     with open_store(url) as store:
         try:
             version = store.latest_version(name)
+            model = store.get(name, version)
         except ModelNotFound:
-            version = 0
+            version, model = 0, banditkit.TSPar(seed=0)
         while True:
-            version = store.put_bytes(name, state(version + 1), expected_version=version)
-            print(f"V {version}", flush=True)
+            step(model)
+            version = store.put(name, model, expected_version=version)
+            print(f"V {version}", file=out, flush=True)
             store.append_events(name, events(version))
-            print("E " + " ".join(event_ids(version)), flush=True)
+            print("E " + " ".join(event_ids(version)), file=out, flush=True)
 
 
-def counter(url: str, name: str, n: int) -> None:
+def counter(url: str, name: str, n: int, out: TextIO) -> None:
     with open_store(url) as store:
         for _ in range(n):
             while True:
                 version = store.latest_version(name)
-                count = json.loads(store.get_bytes(name, version))["count"]
+                model = store.get(name, version)
+                model.update({"a": [1, 1]})
                 try:
-                    blob = json.dumps({"count": count + 1}).encode()
-                    store.put_bytes(name, blob, expected_version=version)
+                    store.put(name, model, expected_version=version)
                     break
                 except VersionConflict:
                     continue
-            print("ACK", flush=True)
+            print("ACK", file=out, flush=True)
 
 
 if __name__ == "__main__":
     mode, url, name, *rest = sys.argv[1:]
     if mode == "writer":
-        writer(url, name)
+        writer(url, name, sys.stdout)
     elif mode == "counter":
-        counter(url, name, int(rest[0]))
+        counter(url, name, int(rest[0]), sys.stdout)
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -146,7 +146,7 @@ def test_bad_get_arguments(store):
 
 
 def test_put_needs_a_model_with_to_bytes(store):
-    with pytest.raises(TypeError, match="to_bytes"):
+    with pytest.raises(TypeError, match="not a banditkit model"):
         store.put("m", {"not": "a model"})
     assert store.names() == []
 

@@ -78,17 +78,16 @@ class Store(ABC):
     # --- models ---
 
     def put(self, name: str, obj: Any, expected_version: int | None = None) -> int:
-        """Store `obj.to_bytes()` as the next version of `name` and return that version.
+        """Store `obj.to_bytes()` as the next version of `name` and return that version
+        (`TypeError` if `obj` is not a banditkit model).
 
         Versions start at 1 and grow by 1. With `expected_version` (0: "no version yet"), the
         write happens only if it is the latest stored version, else `VersionConflict` and
         nothing is written: get, update, put(expected_version=v) cannot lose an update.
         """
-        to_bytes = getattr(obj, "to_bytes", None)
-        if not callable(to_bytes):
-            kind = type(obj).__name__
-            raise TypeError(f"put stores banditkit models (with to_bytes), got {kind}")
-        return self.put_bytes(name, to_bytes(), expected_version)
+        import banditkit
+
+        return self.put_bytes(name, banditkit.dumps(obj), expected_version)
 
     def get(self, name: str, version: int | None = None) -> Any:
         """The model stored as `name` (latest version, or `version`), as a new object of its
