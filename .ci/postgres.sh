@@ -11,6 +11,7 @@
 # its Unix socket in that folder, trust authentication, and one database `banditkit_test`.
 # Everything it prints to stdout is shell to eval; progress goes to stderr.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"  # runuser
 
 find_bin_dir() {
     if command -v initdb > /dev/null 2>&1; then
@@ -53,6 +54,8 @@ start() {
     fi
     local dir port
     dir=$(mktemp -d "${TMPDIR:-/tmp}/banditkit-pg.XXXXXX")
+    # A start that fails half-way stops what it started and leaves no folder behind.
+    trap 'stop "$dir"' EXIT
     chmod 755 "$dir"
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -62,6 +65,7 @@ start() {
         -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=100" start >&2 \
         || { cat "$dir/server.log" >&2; exit 1; }
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres banditkit_test >&2
+    trap - EXIT
     echo "export BANDITKIT_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:$port/banditkit_test"
     echo "export BANDITKIT_PG_DIR=$dir"
     echo "postgres.sh: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port ($dir)" >&2
