@@ -91,9 +91,11 @@ class PostgresStore(Store):
         with self._pool.connection() as conn, conn.transaction():
             yield conn
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(
+        self, sql: str, params: tuple[Any, ...] = (), binary: bool = False
+    ) -> list[tuple[Any, ...]]:
         with self._pool.connection() as conn:
-            return conn.execute(sql, params).fetchall()
+            return conn.execute(sql, params, binary=binary).fetchall()
 
     def schema_version(self) -> int:
         return self._query("SELECT max(version) FROM bk_schema_version")[0][0]
@@ -115,7 +117,7 @@ class PostgresStore(Store):
                     version = (current or 0) + 1
                     conn.execute(
                         "INSERT INTO bk_models (name, version, created_at, size, state) "
-                        "VALUES (%s, %s, %s, %s, %s)",
+                        "VALUES (%s, %s, %s, %s, %b)",  # %b: the state goes as binary
                         (name, version, now, len(blob), blob),
                     )
                 return version
@@ -128,10 +130,13 @@ class PostgresStore(Store):
             rows = self._query(
                 "SELECT state FROM bk_models WHERE name = %s ORDER BY version DESC LIMIT 1",
                 (name,),
+                binary=True,  # the state as raw bytes, not hex text twice its size
             )
         else:
             rows = self._query(
-                "SELECT state FROM bk_models WHERE name = %s AND version = %s", (name, version)
+                "SELECT state FROM bk_models WHERE name = %s AND version = %s",
+                (name, version),
+                binary=True,
             )
         if not rows:
             raise ModelNotFound(name, version)
