@@ -212,6 +212,8 @@ def event_rows(impl: str, store: Any, quick: bool) -> list[Row]:
             t0 = time.perf_counter()
             store.append_events("bench-events", events)
             times.append(time.perf_counter() - t0)
+        rate = size / statistics.median(times)
+        print(f"[store] {impl} append_events, {case}: {rate:,.0f} events/s", file=sys.stderr)
         rows.append({"group": "store.append_events", "case": case, "impl": impl,
                      "median_s": statistics.median(times), "repeats": calls, "per": float(size),
                      "unit": "event"})  # fmt: skip
