@@ -1,6 +1,7 @@
-"""Child processes of the store's durability tests: the tests fork them (so a child starts in
-milliseconds, with banditkit already imported), and `python store_worker.py MODE URL NAME [N]`
-runs one by hand. Each writes its acknowledgements as lines to `out` (stdout by hand).
+"""Child processes of the store's durability tests. The tests start them from a multiprocessing
+fork server that has banditkit imported (a child starts in milliseconds, and never inherits
+the test process's threads); `python store_worker.py MODE URL NAME [N]` runs one by hand. Each
+reports its acknowledgements through `ack(line)`: a message on a pipe, or a line on stdout.
 
 - `writer URL NAME`: forever, put the next version of NAME, then append a batch of events for
   it; after each call returns (committed) print `V <version>` or `E <id> <id> ...`, flushed.
@@ -14,7 +15,8 @@ runs one by hand. Each writes its acknowledgements as lines to `out` (stdout by 
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any
 
 import banditkit
 from banditkit.store import ModelNotFound, VersionConflict, open_store
@@ -54,7 +56,7 @@ def events(version: int) -> list[dict]:
     ]
 
 
-def writer(url: str, name: str, out: TextIO) -> None:
+def writer(url: str, name: str, ack: Callable[[str], None]) -> None:
     with open_store(url) as store:
         try:
             version = store.latest_version(name)
@@ -64,12 +66,12 @@ def writer(url: str, name: str, out: TextIO) -> None:
         while True:
             step(model)
             version = store.put(name, model, expected_version=version)
-            print(f"V {version}", file=out, flush=True)
+            ack(f"V {version}")
             store.append_events(name, events(version))
-            print("E " + " ".join(event_ids(version)), file=out, flush=True)
+            ack("E " + " ".join(event_ids(version)))
 
 
-def counter(url: str, name: str, n: int, out: TextIO) -> None:
+def counter(url: str, name: str, n: int, ack: Callable[[str], None]) -> None:
     with open_store(url) as store:
         for _ in range(n):
             while True:
@@ -81,14 +83,24 @@ def counter(url: str, name: str, n: int, out: TextIO) -> None:
                     break
                 except VersionConflict:
                     continue
-            print("ACK", file=out, flush=True)
+            ack("ACK")
+
+
+def child(mode: str, conn: Any, *args: Any) -> None:
+    """A child's entry point: run `mode` and send each acknowledgement (one small message, one
+    write on the pipe: a kill cannot cut it) after the call it acknowledges returned."""
+    {"writer": writer, "counter": counter}[mode](*args, lambda line: conn.send_bytes(line.encode()))
+
+
+def print_line(line: str) -> None:
+    print(line, flush=True)
 
 
 if __name__ == "__main__":
     mode, url, name, *rest = sys.argv[1:]
     if mode == "writer":
-        writer(url, name, sys.stdout)
+        writer(url, name, print_line)
     elif mode == "counter":
-        counter(url, name, int(rest[0]), sys.stdout)
+        counter(url, name, int(rest[0]), print_line)
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -1,17 +1,15 @@
 """The store keeps what it acknowledged: SIGKILL at random moments, and concurrent writers.
 
-Both tests fork child processes (tests/store_worker.py), on SQLite and on PostgreSQL; the
-parent holds no open store while it forks.
+Both tests run child processes (tests/store_worker.py), on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import os
+import multiprocessing
 import random
 import signal
 import time
-import traceback
-from typing import TextIO
+from typing import Any
 
 import pytest
 
@@ -24,38 +22,37 @@ PROCESSES = 4
 UPDATES_PER_PROCESS = 25
 
 
-def fork(target, *args) -> tuple[int, TextIO]:
-    """Run `target(*args, out)` in a forked child process; returns its pid and the read end of
-    the pipe it writes its acknowledgements to. The child never returns into pytest."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        status = 1
-        try:
-            os.close(read)
-            with os.fdopen(write, "w") as out:
-                target(*args, out)
-            status = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(status)
-    os.close(write)
-    return pid, os.fdopen(read)
+# Children come from a fork server (a fresh interpreter with banditkit imported): they start in
+# milliseconds, and never inherit the threads (Rayon's, psycopg_pool's) of the test process.
+CONTEXT = multiprocessing.get_context("forkserver")
+CONTEXT.set_forkserver_preload(["banditkit", "banditkit.store", "store_worker"])
+FIRST_ACK_TIMEOUT = 120.0
 
 
-def wait(pid: int) -> int:
-    """The child's exit status, or minus the signal that killed it."""
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+def start(mode: str, *args: object) -> tuple[Any, Any]:
+    """A child running `store_worker.<mode>(*args)`, and the read end of its acknowledgements."""
+    read, write = CONTEXT.Pipe(duplex=False)
+    proc = CONTEXT.Process(target=store_worker.child, args=(mode, write, *args), daemon=True)
+    proc.start()
+    write.close()  # the child holds the only write end: EOF when it exits or dies
+    return proc, read
+
+
+def drain(read: Any) -> list[str]:
+    """Every acknowledgement left in the pipe, up to the child's exit."""
+    out = []
+    with read:
+        while True:
+            try:
+                out.append(read.recv_bytes().decode())
+            except EOFError:
+                return out
 
 
 def acknowledged(lines: list[str]) -> tuple[set[int], set[str]]:
     versions: set[int] = set()
     ids: set[str] = set()
     for line in lines:
-        if not line.endswith("\n"):  # cut by the kill: not acknowledged
-            continue
         kind, *rest = line.split()
         if kind == "V":
             versions.add(int(rest[0]))
@@ -97,16 +94,16 @@ def test_acknowledged_writes_survive_sigkill(store_url):
     acked_ids: set[str] = set()
     stored = 0
     for _ in range(KILLS):
-        pid, out = fork(store_worker.writer, store_url, "m")
-        with out:
-            first = out.readline()  # writing has begun
-            if not first:
-                pytest.fail(f"the writer died on its own (status {wait(pid)}): see its stderr")
-            time.sleep(rng.uniform(0.0, 0.1))
-            os.kill(pid, signal.SIGKILL)
-            rest = out.readlines()
-        assert wait(pid) == -signal.SIGKILL
-        versions, ids = acknowledged([first, *rest])
+        proc, read = start("writer", store_url, "m")
+        if not read.poll(FIRST_ACK_TIMEOUT):  # writing has begun
+            proc.kill()
+            pytest.fail(f"the writer acknowledged nothing (exit code {proc.exitcode})")
+        time.sleep(rng.uniform(0.0, 0.1))
+        proc.kill()  # SIGKILL
+        lines = drain(read)
+        proc.join()
+        assert proc.exitcode == -signal.SIGKILL
+        versions, ids = acknowledged(lines)
         acked_versions |= versions
         acked_ids |= ids
         stored = check_store(store_url, acked_versions, acked_ids, stored)
@@ -117,19 +114,18 @@ def test_acknowledged_writes_survive_sigkill(store_url):
 
 def test_no_update_is_lost_under_concurrent_writers(store_url):
     with open_store(store_url) as store:
-        start = banditkit.TSPar(seed=0)
-        start.update({"a": [0, 0]})  # Beta(1, 1)
-        assert store.put("counter", start) == 1
+        first = banditkit.TSPar(seed=0)
+        first.update({"a": [0, 0]})  # Beta(1, 1)
+        assert store.put("counter", first) == 1
     children = [
-        fork(store_worker.counter, store_url, "counter", UPDATES_PER_PROCESS)
-        for _ in range(PROCESSES)
+        start("counter", store_url, "counter", UPDATES_PER_PROCESS) for _ in range(PROCESSES)
     ]
     outputs = []
-    for pid, out in children:
-        with out:
-            outputs.append(out.read())
-        assert wait(pid) == 0, "a counter process failed: see its stderr"
-    acks = sum(out.split().count("ACK") for out in outputs)
+    for proc, read in children:
+        outputs += drain(read)
+        proc.join(timeout=120)
+        assert proc.exitcode == 0, "a counter process failed: see its stderr"
+    acks = outputs.count("ACK")
     assert acks == PROCESSES * UPDATES_PER_PROCESS
     with open_store(store_url) as store:
         info = store.versions("counter")
