@@ -388,6 +388,7 @@ class _LinearBandit(_persist.Persistent, ABC):
         arrays = [
             ("gram", stack(lambda m: m.A, (d, d))),
             ("a_inv", stack(lambda m: m.a_inv, (d, d))),
+            ("a_inv_scale", np.ones(len(ms))),  # the Rust backend's lazy scale of A^{-1}
             ("b", stack(lambda m: m.b, (d,))),
             ("theta", stack(lambda m: m.theta, (d,))),
             ("pulls", stack(lambda m: m.pulls, (), np.int64)),
@@ -426,6 +427,9 @@ class _LinearBandit(_persist.Persistent, ABC):
         )
         _persist.check_symmetric(gram, "gram")
         _persist.check_symmetric(a_inv, "a_inv")
+        scale = _persist.array(doc, "a_inv_scale", (k,))
+        _persist.check_positive(scale, "a_inv_scale")
+        a_inv = scale[:, None, None] * a_inv
         b, theta = _persist.array(doc, "b", (k, d)), _persist.array(doc, "theta", (k, d))
         pulls = _persist.array(doc, "pulls", (k,), "i8")
         since = _persist.array(doc, "since_refactor", (k,), "i8")

@@ -8,6 +8,7 @@ pub mod beta;
 pub mod contextual;
 pub mod error;
 pub mod exact;
+pub mod format;
 pub mod gamma;
 pub mod gaussian;
 pub mod linalg;

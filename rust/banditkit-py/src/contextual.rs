@@ -9,15 +9,12 @@
 mod classes;
 mod input;
 
-use banditkit_core::contextual::{ArmConfig, ArmState, LinearPolicy, Scoring};
+use banditkit_core::contextual::{ArmConfig, LinearPolicy, Scoring};
 use banditkit_core::rng::os_seed;
-use input::{
-    batch, check_reward, context, contiguous, core_err, label_repr, snapshot_from_dict,
-    snapshot_to_dict, state_item, verr,
-};
+use input::{batch, check_reward, context, contiguous, core_err, label_repr, verr};
 use numpy::{AllowTypeChange, PyArray1, PyArray2, PyArrayLike1, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 /// Work (arms x d^2 matrix entries) above which one-event calls release the GIL.
 const DETACH_MIN_ENTRIES: usize = 60_000;
@@ -500,56 +497,59 @@ impl LinearBase {
         ))
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+    /// This model as a banditkit file (docs/format.md); labels must be str or int.
+    fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
+        Self::wait_ready(slf);
         let py = slf.py();
+        let class = slf.get_type().name()?.to_string();
         let me = slf.borrow();
         me.ready()?;
-        let cfg = me.policy.config();
-        let param = me.policy.scoring().parameter();
-        let args = (
-            me.arms(py)?,
-            cfg.n_features,
-            param,
-            cfg.l2_lambda,
-            cfg.window_size,
-            cfg.gamma,
-            me.policy.seed(),
-            cfg.refactor_every,
-        );
-        let state = PyDict::new(py);
-        state.set_item("events", me.policy.events())?;
-        let arms = PyList::empty(py);
-        for k in 0..me.policy.n_arms() {
-            let a = snapshot_to_dict(py, me.policy.arm(k).snapshot())?;
-            arms.append(a)?;
-        }
-        state.set_item("arm_states", arms)?;
-        PyTuple::new(
-            py,
-            [
-                slf.get_type().into_any(),
-                args.into_pyobject(py)?.into_any(),
-                state.into_any(),
-            ],
-        )
+        crate::persist::contextual_to_bytes(py, &class, &me.labels, &me.policy)
     }
 
-    fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
-        let cfg = *self.policy.config();
-        let mut arms = Vec::new();
-        for a in state_item(state, "arm_states")?.try_iter()? {
-            let snap = snapshot_from_dict(a?.cast::<PyDict>()?)?;
-            arms.push(
-                ArmState::from_snapshot(cfg, snap).ok_or_else(|| verr("inconsistent arm state"))?,
-            );
-        }
-        if arms.len() != self.labels.len() {
-            return Err(verr("inconsistent state: arm count differs"));
-        }
-        self.policy.set_arms(arms).map_err(core_err)?;
-        self.policy
-            .set_events(state_item(state, "events")?.extract()?);
-        Ok(())
+    /// An independent copy (any labels; nothing is encoded). The arms are shared
+    /// copy-on-write, so this is cheap until one of the two learns.
+    fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::wait_ready(slf);
+        let py = slf.py();
+        let base = {
+            let me = slf.borrow();
+            me.ready()?;
+            LinearBase {
+                policy: me.policy.clone(),
+                labels: me.labels.iter().map(|l| l.clone_ref(py)).collect(),
+                busy: false,
+            }
+        };
+        classes::wrap(py, &slf.get_type(), base)
+    }
+
+    fn __deepcopy__<'py>(
+        slf: &Bound<'py, Self>,
+        _memo: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        Self::__copy__(slf)
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = Self::to_bytes(slf)?;
+        crate::persist::reduce(slf.as_any(), bytes)
+    }
+}
+
+impl LinearBase {
+    /// A base built from a file of `class` ("LinUCB" or "LinTS").
+    pub(crate) fn from_bytes(
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        class: &str,
+    ) -> PyResult<Self> {
+        let (labels, policy) = crate::persist::contextual_from_bytes(py, data, class)?;
+        Ok(LinearBase {
+            policy,
+            labels,
+            busy: false,
+        })
     }
 }
 

@@ -179,10 +179,3 @@ pub fn count_obs<'py>(
 pub fn is_ndarray(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(obj.cast::<numpy::PyUntypedArray>().is_ok())
 }
-
-/// An entry of a pickled state dict, or a clear error naming the missing key.
-pub fn state_item<'py>(state: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
-    state
-        .get_item(key)?
-        .ok_or_else(|| PyValueError::new_err(format!("state lacks '{key}'")))
-}

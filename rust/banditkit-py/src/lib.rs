@@ -9,6 +9,7 @@ mod exact;
 mod kernels;
 mod linear;
 mod logistic;
+mod persist;
 mod tspar;
 mod winprop;
 
@@ -21,5 +22,6 @@ fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     linear::register(m)?;
     logistic::register(m)?;
     tspar::register(m)?;
+    m.add_function(wrap_pyfunction!(persist::_format_reencode, m)?)?;
     Ok(())
 }

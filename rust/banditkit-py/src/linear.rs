@@ -7,7 +7,7 @@ use banditkit_core::montecarlo;
 use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 #[pyclass(module = "banditkit_rs", name = "LinearBandit")]
 pub struct LinearBandit {
@@ -316,49 +316,21 @@ impl LinearBandit {
         )
     }
 
-    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("arms", self.arms.to_list(py)?)?;
-        d.set_item("mu", self.post.mu.clone())?;
-        d.set_item("sigma", self.post.sigma.clone())?;
-        d.set_item("counts", self.post.counts.clone())?;
-        d.set_item("sum_rewards", self.post.sum_rewards.clone())?;
-        d.set_item("default_sigma", self.post.default_sigma)?;
-        d.set_item("obs_noise", self.post.obs_noise)?;
-        d.set_item("seed_state", self.seeds.state())?;
-        Ok(d)
+    /// This model as a banditkit file (docs/format.md); labels must be str or int.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        crate::persist::linear_to_bytes(py, &self.arms, &self.post, &self.seeds)
     }
 
-    fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
-        let py = state.py();
-        let get = |k: &str| convert::state_item(state, k);
-        let arms = ArmIndex::from_list(py, &get("arms")?)?;
-        let mut post = GaussianPosterior::new(
-            get("default_sigma")?.extract()?,
-            get("obs_noise")?.extract()?,
-        )
-        .map_err(value_error)?;
-        post.mu = get("mu")?.extract()?;
-        post.sigma = get("sigma")?.extract()?;
-        post.counts = get("counts")?.extract()?;
-        post.sum_rewards = get("sum_rewards")?.extract()?;
-        let n = arms.len();
-        if [
-            post.mu.len(),
-            post.sigma.len(),
-            post.counts.len(),
-            post.sum_rewards.len(),
-        ] != [n; 4]
-        {
-            return err("inconsistent LinearBandit state: lengths differ".into());
-        }
-        for i in 0..n {
-            gaussian::check_prior(&label(arms.name(py, i)), post.mu[i], post.sigma[i])
-                .map_err(value_error)?;
-        }
-        let seeds = SeedStream::new(get("seed_state")?.extract()?);
-        *self = LinearBandit { arms, post, seeds };
-        Ok(())
+    /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+    #[classmethod]
+    fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (arms, post, seeds) = crate::persist::linear_from_bytes(cls.py(), data)?;
+        Ok(LinearBandit { arms, post, seeds })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = slf.borrow().to_bytes(slf.py())?;
+        crate::persist::reduce(slf.as_any(), bytes)
     }
 
     fn __copy__(&self, py: Python<'_>) -> Self {

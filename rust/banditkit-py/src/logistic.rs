@@ -12,7 +12,7 @@ use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyRuntimeWarning;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 use std::ffi::CString;
 
 #[pyclass(module = "banditkit_rs", name = "LogisticBandit")]
@@ -336,31 +336,21 @@ impl LogisticBandit {
         Ok(format!("LogisticBandit(arms={k}, reference={reference})"))
     }
 
-    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("action_list", self.arms.to_list(py)?)?;
-        d.set_item("mu", self.state.mu.clone())?;
-        d.set_item("sigma_inv", self.state.sigma_inv.clone())?;
-        d.set_item("seed_state", self.seeds.state())?;
-        Ok(d)
+    /// This model as a banditkit file (docs/format.md); labels must be str or int.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        crate::persist::logistic_to_bytes(py, &self.arms, &self.state, &self.seeds)
     }
 
-    fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
-        let py = state.py();
-        let get = |k: &str| convert::state_item(state, k);
-        let arms = ArmIndex::from_list(py, &get("action_list")?)?;
-        let mu: Vec<f64> = get("mu")?.extract()?;
-        if mu.len() != arms.len() {
-            return err("inconsistent LogisticBandit state: lengths differ".into());
-        }
-        let st = LogisticState::new(mu, get("sigma_inv")?.extract()?).map_err(value_error)?;
-        let seeds = SeedStream::new(get("seed_state")?.extract()?);
-        *self = LogisticBandit {
-            arms,
-            state: st,
-            seeds,
-        };
-        Ok(())
+    /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+    #[classmethod]
+    fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (arms, state, seeds) = crate::persist::logistic_from_bytes(cls.py(), data)?;
+        Ok(LogisticBandit { arms, state, seeds })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = slf.borrow().to_bytes(slf.py())?;
+        crate::persist::reduce(slf.as_any(), bytes)
     }
 
     fn __copy__(&self, py: Python<'_>) -> Self {

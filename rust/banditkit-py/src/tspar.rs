@@ -1,12 +1,12 @@
 //! `TSPar`: Beta-Bernoulli Thompson sampling, drop-in for orts' class (see spec/thompson.md).
 use crate::arms::ArmIndex;
-use crate::convert::{self, err, value_error, Method};
+use crate::convert::{self, value_error, Method};
 use banditkit_core::beta::BetaPosterior;
 use banditkit_core::montecarlo;
 use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 
 #[pyclass(module = "banditkit_rs", name = "TSPar")]
 pub struct TSPar {
@@ -125,35 +125,21 @@ impl TSPar {
         format!("TSPar(arms={})", self.arms.len())
     }
 
-    fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("arms", self.arms.to_list(py)?)?;
-        d.set_item("alpha", self.post.alpha.clone())?;
-        d.set_item("beta", self.post.beta.clone())?;
-        d.set_item("seed_state", self.seeds.state())?;
-        Ok(d)
+    /// This model as a banditkit file (docs/format.md); labels must be str or int.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        crate::persist::tspar_to_bytes(py, &self.arms, &self.post, &self.seeds)
     }
 
-    fn __setstate__(&mut self, state: &Bound<'_, PyDict>) -> PyResult<()> {
-        let py = state.py();
-        let get = |k: &str| convert::state_item(state, k);
-        let arms = ArmIndex::from_list(py, &get("arms")?)?;
-        let post = BetaPosterior {
-            alpha: get("alpha")?.extract()?,
-            beta: get("beta")?.extract()?,
-        };
-        let ok = |v: &[f64]| v.len() == arms.len() && v.iter().all(|x| x.is_finite() && *x > 0.0);
-        if !ok(&post.alpha) || !ok(&post.beta) {
-            return err(
-                "inconsistent TSPar state: alpha/beta must be positive, one per arm".into(),
-            );
-        }
-        *self = TSPar {
-            arms,
-            post,
-            seeds: SeedStream::new(get("seed_state")?.extract()?),
-        };
-        Ok(())
+    /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+    #[classmethod]
+    fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let (arms, post, seeds) = crate::persist::tspar_from_bytes(cls.py(), data)?;
+        Ok(TSPar { arms, post, seeds })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = slf.borrow().to_bytes(slf.py())?;
+        crate::persist::reduce(slf.as_any(), bytes)
     }
 
     fn __copy__(&self, py: Python<'_>) -> Self {

@@ -15,6 +15,7 @@ use super::kernels::{
     dot, packed_len, quad_form, quad_forms, rank1, rank_k, row_start, sym_matvec, unpack,
 };
 use crate::linalg::cholesky_lower;
+use std::borrow::Cow;
 
 /// Updates between residual checks (and flushes of the queued Gram updates).
 pub const CHECK_EVERY: u64 = 32;
@@ -73,12 +74,15 @@ pub struct ArmState {
     scratch2: Vec<f64>,
 }
 
-/// Plain serialisable snapshot of an [`ArmState`] (history oldest first).
+/// Plain serialisable snapshot of an [`ArmState`] (history oldest first). The Gram matrix is
+/// flushed; `A^{-1} = a_inv_scale * a_inv_packed` keeps the lazy scale, so an arm rebuilt from
+/// a snapshot scores bit for bit as the original.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArmSnapshot {
     pub gram_packed: Vec<f64>,
     pub b: Vec<f64>,
     pub a_inv_packed: Vec<f64>,
+    pub a_inv_scale: f64,
     pub theta: Vec<f64>,
     pub hist_x: Vec<f64>,
     pub hist_r: Vec<f64>,
@@ -338,9 +342,28 @@ impl ArmState {
         norm1(&self.gram()) * norm1(&self.a_inv())
     }
 
-    pub fn snapshot(&self) -> ArmSnapshot {
-        let mut copy = self.clone();
-        copy.flush_gram();
+    /// The exact Gram matrix `A`, packed: borrowed when no update is pending.
+    pub fn gram_packed(&self) -> Cow<'_, [f64]> {
+        if self.a_scale == 1.0 && self.queued_w.is_empty() {
+            return Cow::Borrowed(&self.a);
+        }
+        let mut a = self.a.clone();
+        let d = self.cfg.n_features;
+        rank_k(&mut a, d, self.a_scale, &self.queued_w, &self.queued_x);
+        Cow::Owned(a)
+    }
+
+    /// `(M, s)` with `A^{-1} = s M`, `M` packed.
+    pub fn a_inv_packed(&self) -> (&[f64], f64) {
+        (&self.m, self.inv_scale)
+    }
+
+    pub fn since_refactor(&self) -> u64 {
+        self.since_refactor
+    }
+
+    /// The windowed observations, oldest first: contexts (row-major) and rewards.
+    pub fn window(&self) -> (Vec<f64>, Vec<f64>) {
         let d = self.cfg.n_features;
         let n = self.hist_r.len();
         let mut hist_x = Vec::with_capacity(n * d);
@@ -354,10 +377,16 @@ impl ArmState {
             hist_x.extend_from_slice(&self.hist_x[slot * d..(slot + 1) * d]);
             hist_r.push(self.hist_r[slot]);
         }
+        (hist_x, hist_r)
+    }
+
+    pub fn snapshot(&self) -> ArmSnapshot {
+        let (hist_x, hist_r) = self.window();
         ArmSnapshot {
-            gram_packed: copy.a,
+            gram_packed: self.gram_packed().into_owned(),
             b: self.b.clone(),
-            a_inv_packed: self.m.iter().map(|v| v * self.inv_scale).collect(),
+            a_inv_packed: self.m.clone(),
+            a_inv_scale: self.inv_scale,
             theta: self.theta.clone(),
             hist_x,
             hist_r,
@@ -383,20 +412,31 @@ impl ArmState {
             || s.theta.len() != d
             || s.hist_x.len() != n * d
             || !hist_ok
+            || !(s.a_inv_scale.is_finite() && s.a_inv_scale > 0.0)
         {
             return None;
         }
-        let mut arm = ArmState::new(cfg);
-        arm.a = s.gram_packed;
-        arm.b = s.b;
-        arm.m = s.a_inv_packed;
-        arm.theta = s.theta;
-        arm.hist_x = s.hist_x;
-        arm.hist_r = s.hist_r;
-        arm.pulls = s.pulls;
-        arm.since_refactor = s.since_refactor;
-        arm.refactors = s.refactors;
-        Some(arm)
+        // Built directly (no fresh arm first): loading a big model is one copy of its arrays.
+        let hist_head = 0; // the window is stored oldest first
+        Some(ArmState {
+            cfg,
+            a: s.gram_packed,
+            a_scale: 1.0,
+            queued_x: Vec::with_capacity(2 * CHECK_EVERY as usize * d),
+            queued_w: Vec::with_capacity(2 * CHECK_EVERY as usize),
+            b: s.b,
+            m: s.a_inv_packed,
+            inv_scale: s.a_inv_scale,
+            theta: s.theta,
+            hist_x: s.hist_x,
+            hist_r: s.hist_r,
+            hist_head,
+            pulls: s.pulls,
+            since_refactor: s.since_refactor,
+            refactors: s.refactors,
+            scratch: vec![0.0; d],
+            scratch2: vec![0.0; d],
+        })
     }
 }
 

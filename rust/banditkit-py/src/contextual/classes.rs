@@ -2,6 +2,7 @@
 //! `__repr__` to the shared `_LinearBandit`.
 use banditkit_core::contextual::Scoring;
 use pyo3::prelude::*;
+use pyo3::types::PyType;
 
 use super::LinearBase;
 
@@ -35,6 +36,16 @@ impl LinUCB {
             refactor_every,
         )?;
         Ok(PyClassInitializer::from(base).add_subclass(LinUCB))
+    }
+
+    /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+    #[classmethod]
+    fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Py<Self>> {
+        let base = LinearBase::from_bytes(cls.py(), data, "LinUCB")?;
+        Py::new(
+            cls.py(),
+            PyClassInitializer::from(base).add_subclass(LinUCB),
+        )
     }
 
     #[getter]
@@ -79,6 +90,13 @@ impl LinTS {
         Ok(PyClassInitializer::from(base).add_subclass(LinTS))
     }
 
+    /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
+    #[classmethod]
+    fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Py<Self>> {
+        let base = LinearBase::from_bytes(cls.py(), data, "LinTS")?;
+        Py::new(cls.py(), PyClassInitializer::from(base).add_subclass(LinTS))
+    }
+
     #[getter]
     fn v(slf: PyRef<'_, Self>) -> f64 {
         slf.as_super().policy.scoring().parameter()
@@ -86,6 +104,20 @@ impl LinTS {
 
     fn __repr__(slf: PyRef<'_, Self>) -> String {
         repr("LinTS", "v", slf.as_super())
+    }
+}
+
+/// `base` as an object of `cls` (LinUCB or LinTS).
+pub(super) fn wrap<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    base: LinearBase,
+) -> PyResult<Bound<'py, PyAny>> {
+    let init = PyClassInitializer::from(base);
+    if cls.is(py.get_type::<LinTS>()) {
+        Ok(Bound::new(py, init.add_subclass(LinTS))?.into_any())
+    } else {
+        Ok(Bound::new(py, init.add_subclass(LinUCB))?.into_any())
     }
 }
 

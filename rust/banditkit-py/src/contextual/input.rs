@@ -1,12 +1,10 @@
 //! Argument conversion for LinUCB / LinTS: contexts (NumPy, lists, float32, strided), batches,
-//! rewards, labels in messages, and the pickled per-arm state. Errors are `ValueError`.
+//! rewards, labels in messages. Errors are `ValueError`.
 use std::borrow::Cow;
 
-use banditkit_core::contextual::ArmSnapshot;
-use numpy::{AllowTypeChange, PyArray1, PyArrayLike1, PyArrayLike2, PyUntypedArrayMethods};
+use numpy::{AllowTypeChange, PyArrayLike1, PyArrayLike2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
 pub(super) fn verr(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
@@ -54,54 +52,11 @@ pub(super) fn label_repr(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-pub(super) fn state_item<'py>(d: &Bound<'py, PyDict>, k: &str) -> PyResult<Bound<'py, PyAny>> {
-    d.get_item(k)?
-        .ok_or_else(|| verr(format!("state lacks '{k}'")))
-}
-
-pub(super) fn state_vec(d: &Bound<'_, PyDict>, k: &str) -> PyResult<Vec<f64>> {
-    let a: PyArrayLike1<'_, f64, AllowTypeChange> = state_item(d, k)?.extract()?;
-    Ok(a.as_array().to_vec())
-}
-
 pub(super) fn check_reward(reward: &Bound<'_, PyAny>) -> PyResult<f64> {
     reward.extract::<f64>().map_err(|_| {
         verr(format!(
             "reward must be a number, got {}",
             label_repr(reward)
         ))
-    })
-}
-
-/// One arm's state as a dict of flat float64 arrays (pickling).
-pub(super) fn snapshot_to_dict<'py>(
-    py: Python<'py>,
-    s: ArmSnapshot,
-) -> PyResult<Bound<'py, PyDict>> {
-    let a = PyDict::new(py);
-    a.set_item("gram_packed", PyArray1::from_vec(py, s.gram_packed))?;
-    a.set_item("b", PyArray1::from_vec(py, s.b))?;
-    a.set_item("a_inv_packed", PyArray1::from_vec(py, s.a_inv_packed))?;
-    a.set_item("theta", PyArray1::from_vec(py, s.theta))?;
-    a.set_item("hist_x", PyArray1::from_vec(py, s.hist_x))?;
-    a.set_item("hist_r", PyArray1::from_vec(py, s.hist_r))?;
-    a.set_item("counters", (s.pulls, s.since_refactor, s.refactors))?;
-    Ok(a)
-}
-
-/// Inverse of [`snapshot_to_dict`].
-pub(super) fn snapshot_from_dict(a: &Bound<'_, PyDict>) -> PyResult<ArmSnapshot> {
-    let (pulls, since_refactor, refactors): (u64, u64, u64) =
-        state_item(a, "counters")?.extract()?;
-    Ok(ArmSnapshot {
-        gram_packed: state_vec(a, "gram_packed")?,
-        b: state_vec(a, "b")?,
-        a_inv_packed: state_vec(a, "a_inv_packed")?,
-        theta: state_vec(a, "theta")?,
-        hist_x: state_vec(a, "hist_x")?,
-        hist_r: state_vec(a, "hist_r")?,
-        pulls,
-        since_refactor,
-        refactors,
     })
 }
