@@ -31,3 +31,7 @@ def py_bk():
 @pytest.fixture
 def rs_bk():
     return backend_module("rust")
+
+
+# The store tests' fixtures (SQLite and PostgreSQL), kept in their own module.
+from store_fixtures import postgres_server, postgres_url, store, store_url  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""The `banditkit` command: `banditkit bench` (speed) and `banditkit simulate` (learning)."""
+"""The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning) and
+`banditkit store` (look into a model store, move models between stores)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from banditkit.simulate.runner import Config, TaskResult
 
-BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual")
+BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual", "store")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -312,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--plot", metavar="FILE.png", help="cumulative regret curves with bands")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_simulate, subparser=sim)
+
+    from banditkit.store.cli import add_parser as add_store_parser
+
+    add_store_parser(sub, _Parser)
     return parser
 
 

@@ -140,6 +140,39 @@ TARGETS = [
         1.0,
         "LogisticBandit exact faster than MC 100k draws (Rust)",
     ),
+    # Persistence (issue 12): ratio = memcpy time / codec time, so 0.5 means "at most 2x".
+    Target(
+        "store.to_bytes",
+        "LinUCB d=387, 3 arms",
+        "rust",
+        "memcpy",
+        0.5,
+        "LinUCB d=387 to_bytes (Rust) <= 2x one memcpy of its bytes",
+    ),
+    Target(
+        "store.from_bytes",
+        "LinUCB d=387, 3 arms",
+        "rust",
+        "memcpy",
+        0.5,
+        "LinUCB d=387 from_bytes (Rust) <= 2x one memcpy of its bytes",
+    ),
+    Target(
+        "store.to_bytes",
+        "LinUCB d=387, 3 arms",
+        "rust",
+        "pickle-numpy",
+        1.0,
+        "LinUCB d=387 to_bytes (Rust) faster than pickle.dumps of the NumPy object",
+    ),
+    Target(
+        "store.from_bytes",
+        "LinUCB d=387, 3 arms",
+        "rust",
+        "pickle-numpy",
+        1.0,
+        "LinUCB d=387 from_bytes (Rust) faster than pickle.loads of the NumPy object",
+    ),
 ]
 
 

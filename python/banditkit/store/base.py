@@ -1,0 +1,247 @@
+"""The one store interface (`Store`) and the logic every backend shares: argument checks made
+before anything is written, the state codec, and the records the queries return."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import time as _time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from banditkit.store.events import Event, EventRow, validate
+
+MAX_NAME = 255
+
+
+class VersionInfo(NamedTuple):
+    """One stored version of a model: when it was written (seconds since the epoch, UTC) and
+    the size of its state in bytes."""
+
+    version: int
+    created_at: float
+    size: int
+
+
+class Metric(NamedTuple):
+    name: str
+    operation: str
+    time: float
+    value: float
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or not name or len(name) > MAX_NAME or "\x00" in name:
+        raise ValueError(
+            f"a model name must be a non-empty str of at most {MAX_NAME} characters "
+            f"without NUL, got {name!r}"
+        )
+    return name
+
+
+def check_version(version: object, what: str, minimum: int) -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version < minimum:
+        raise ValueError(f"{what} must be an int >= {minimum}, got {version!r}")
+    return version
+
+
+def check_blob(blob: object) -> bytes:
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a state must be bytes, got {type(blob).__name__}")
+    out = bytes(blob)
+    if not out:
+        raise ValueError("a state cannot be empty")
+    return out
+
+
+def seconds(older_than: float | _dt.timedelta) -> float:
+    if isinstance(older_than, _dt.timedelta):
+        older_than = older_than.total_seconds()
+    if isinstance(older_than, bool) or not isinstance(older_than, (int, float)):
+        raise TypeError(f"older_than must be seconds or a timedelta, got {older_than!r}")
+    if not math.isfinite(older_than) or older_than < 0:
+        raise ValueError(f"older_than must be a finite, non-negative duration, got {older_than!r}")
+    return float(older_than)
+
+
+class Store(ABC):
+    """A durable, versioned home for bandit models, their event log and metrics.
+
+    Use `banditkit.store.open_store(url)`; close it with `close()` or a `with` block. Every
+    method either completes or leaves the store as it was (one transaction per call).
+    """
+
+    url: str
+
+    # --- models ---
+
+    def put(self, name: str, obj: Any, expected_version: int | None = None) -> int:
+        """Store `obj.to_bytes()` as the next version of `name` and return that version
+        (`TypeError` if `obj` is not a banditkit model).
+
+        Versions start at 1 and grow by 1. With `expected_version` (0: "no version yet"), the
+        write happens only if it is the latest stored version, else `VersionConflict` and
+        nothing is written: get, update, put(expected_version=v) cannot lose an update.
+        """
+        import banditkit
+
+        return self.put_bytes(name, banditkit.dumps(obj), expected_version)
+
+    def get(self, name: str, version: int | None = None) -> Any:
+        """The model stored as `name` (latest version, or `version`), as a new object of its
+        class on the current backend. `ModelNotFound` if absent; `banditkit.FormatError` if the
+        stored state cannot be read (e.g. a class this banditkit does not know)."""
+        blob = self.get_bytes(name, version)
+        import banditkit
+
+        return banditkit.loads(blob)
+
+    def put_bytes(self, name: str, state: bytes, expected_version: int | None = None) -> int:
+        """`put` for a state already serialised (as `to_bytes` or `banditkit.dumps` give it)."""
+        check_name(name)
+        blob = check_blob(state)
+        if expected_version is not None:
+            check_version(expected_version, "expected_version", 0)
+        return self._put(name, blob, expected_version, _time.time())
+
+    def get_bytes(self, name: str, version: int | None = None) -> bytes:
+        """The stored state of `name` (latest version, or `version`), as bytes."""
+        check_name(name)
+        if version is not None:
+            check_version(version, "version", 1)
+        return self._get(name, version)
+
+    def latest_version(self, name: str) -> int:
+        """The latest version of `name` (`ModelNotFound` if none)."""
+        return self.versions(name)[-1].version
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every stored version of `name`, oldest first (`ModelNotFound` if none)."""
+        return self._versions(check_name(name))
+
+    def names(self) -> list[str]:
+        """The names that have at least one stored version, sorted."""
+        return self._names()
+
+    def delete(self, name: str) -> int:
+        """Remove every version of `name` and its events; returns how many versions went.
+        `ModelNotFound` if the store has neither. A later put starts again at version 1."""
+        return self._delete(check_name(name))
+
+    # --- events ---
+
+    def append_events(self, name: str, events: Iterable[Mapping[str, Any]]) -> int:
+        """Append events to the log of `name` in one transaction; returns how many were new.
+
+        An id already in the log of `name` (or repeated in the batch) is stored once, the first
+        time: retrying a batch after a timeout is safe. All events are checked before any is
+        written (`InvalidEvent`). See `banditkit.store.events` for the fields.
+        """
+        rows = validate(events)
+        check_name(name)
+        return self._append(name, rows) if rows else 0
+
+    def events(self, name: str, after: int | None = None, limit: int | None = None) -> list[Event]:
+        """The events of `name` in the order they were appended, those with `seq > after`."""
+        check_name(name)
+        if after is not None:
+            check_version(after, "after", 0)
+        if limit is not None:
+            check_version(limit, "limit", 1)
+        return self._events(name, after or 0, limit)
+
+    def count_events(self, name: str) -> int:
+        """How many events the log of `name` holds."""
+        return self._count_events(check_name(name))
+
+    # --- metrics ---
+
+    def record_metric(
+        self, name: str, operation: str, value: float, time: float | None = None
+    ) -> None:
+        """Record one measurement (e.g. `("home", "put_ms", 3.1)`) at `time` (default now)."""
+        check_name(name)
+        if not isinstance(operation, str) or not operation:
+            raise ValueError(f"operation must be a non-empty str, got {operation!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"value must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"value must be finite, got {value!r}")
+        when = _time.time() if time is None else float(time)
+        if not math.isfinite(when):
+            raise ValueError(f"time must be finite, got {time!r}")
+        self._record_metric(name, operation, float(value), when)
+
+    def metrics(
+        self, name: str | None = None, operation: str | None = None, since: float | None = None
+    ) -> list[Metric]:
+        """Recorded metrics, oldest first, optionally of one name / operation / since a time."""
+        return self._metrics(name, operation, since)
+
+    def cleanup(self, older_than: float | _dt.timedelta) -> int:
+        """Delete the metrics older than `older_than` (seconds or a timedelta) before now;
+        returns how many rows went. Models and events are never removed by cleanup."""
+        return self._cleanup(_time.time() - seconds(older_than))
+
+    # --- schema and lifetime ---
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The version of the store's schema (see `banditkit.store.schema`)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection(s); the store cannot be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # --- what a backend implements (arguments already checked) ---
+
+    @abstractmethod
+    def _put(self, name: str, blob: bytes, expected: int | None, now: float) -> int: ...
+
+    @abstractmethod
+    def _get(self, name: str, version: int | None) -> bytes: ...
+
+    @abstractmethod
+    def _versions(self, name: str) -> list[VersionInfo]: ...
+
+    @abstractmethod
+    def _names(self) -> list[str]: ...
+
+    @abstractmethod
+    def _delete(self, name: str) -> int: ...
+
+    @abstractmethod
+    def _append(self, name: str, rows: list[EventRow]) -> int: ...
+
+    @abstractmethod
+    def _events(self, name: str, after: int, limit: int | None) -> list[Event]: ...
+
+    @abstractmethod
+    def _count_events(self, name: str) -> int: ...
+
+    @abstractmethod
+    def _record_metric(self, name: str, operation: str, value: float, when: float) -> None: ...
+
+    @abstractmethod
+    def _metrics(
+        self, name: str | None, operation: str | None, since: float | None
+    ) -> list[Metric]: ...
+
+    @abstractmethod
+    def _cleanup(self, cutoff: float) -> int: ...
