@@ -107,12 +107,9 @@ def test_linucb_inverse_stays_exact_under_threads(bk):
 
 
 def test_readers_wait_for_a_linucb_writer(bk):
-    """One thread selects and updates while others read, pickle and add arms; none of them
-    raises (issue: "being used by another thread" in ~2000 of 2000 calls)."""
-    # d=300 is the Rust reproduction. The reference backend is checked at d=100: its d=300
-    # run leaves enough freed heap in this process to hide test_simulate's deliberate leak.
-    d = 300 if bk.__name__ == "banditkit_rs" else 100
-    writes, reads = 200, 40
+    """d=300: one thread selects and updates while others read, pickle and add arms; none of
+    them raises (issue: "being used by another thread" in ~2000 of 2000 calls)."""
+    d, writes, reads = 300, 200, 40
     bandit = bk.LinUCB(["a", "b", "c"], d, seed=2)
     xs, rs = linucb_contexts(d, writes, seed=7)
 
