@@ -220,6 +220,7 @@ BAD_EDITS = {
     ],
     "LogisticBandit": [
         set_array("sigma_inv", lambda a: a + np.triu(np.ones_like(a))),
+        set_array("sigma_inv", lambda a: a - 2 * np.abs(a).max() * np.eye(len(a))),
         set_array("mu", lambda a: np.where(np.arange(a.size) == 1, np.nan, a)),
         lambda f, a: a.pop("sigma_inv"),
     ],

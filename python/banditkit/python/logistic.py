@@ -27,6 +27,7 @@ from ._validate import (
 from .montecarlo import apply_aggressive, win_counts_mvn
 
 SYMMETRY_TOL = 1e-9  # relative asymmetry accepted in a user-supplied sigma_inv
+PSD_TOL = 1e-9  # negative eigenvalue (relative to the largest entry) accepted in a saved sigma_inv
 
 
 def _distinct_names(action_list: object) -> list[Hashable]:
@@ -234,7 +235,8 @@ class LogisticBandit(_persist.Persistent):
     @classmethod
     def from_bytes(cls, data: bytes) -> LogisticBandit:
         """The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
-        The state is checked as the constructor checks its arguments."""
+        The state is checked as the constructor checks its arguments, and `sigma_inv` must be
+        positive semidefinite up to rounding."""
         doc = _persist.decode(data, cls)
         names = _persist.labels_in(doc)
         k = len(names)
@@ -243,6 +245,10 @@ class LogisticBandit(_persist.Persistent):
             mu, sigma_inv, names = _check_state(mu, sigma_inv, names)
         except ValueError as exc:
             raise _persist.FormatError(f"invalid banditkit file: {exc}") from None
+        if k and np.linalg.eigvalsh(sigma_inv)[0] < -PSD_TOL * np.abs(sigma_inv).max():
+            raise _persist.FormatError(
+                "invalid banditkit file: sigma_inv must be positive semidefinite"
+            )
         rng = _persist.rng_in(doc)
         new = cls()
         new.mu, new.sigma_inv, new.action_list, new._rng = mu, sigma_inv, names, rng

@@ -1,7 +1,7 @@
 //! TSPar's state: independent Beta(alpha, beta) posteriors over Bernoulli arms, and the
 //! `[total, success]` count validation shared with LogisticBandit.
 use crate::bail;
-use crate::error::Result;
+use crate::error::{BanditError, Result};
 use crate::gaussian::fmt_num;
 
 /// Formats a count the way the contract's messages show it (integers without a decimal point).
@@ -75,13 +75,32 @@ impl BetaPosterior {
     }
 
     /// Adds validated `(arm, total, success)` counts: alpha += success, beta += total - success.
-    pub fn add_counts(&mut self, counts: &[(usize, f64, f64)]) -> Result<()> {
+    /// All-or-nothing: counts that would make an arm's alpha or beta infinite are rejected,
+    /// naming the arm by `name(index)`, and nothing changes.
+    pub fn add_counts(
+        &mut self,
+        counts: &[(usize, f64, f64)],
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
         if let Some(&(arm, _, _)) = counts.iter().find(|c| c.0 >= self.len()) {
             bail!("unknown arm index {arm}");
         }
+        let mut staged: Vec<(usize, f64, f64)> = Vec::with_capacity(counts.len());
         for &(arm, total, success) in counts {
-            self.alpha[arm] += success;
-            self.beta[arm] += total - success;
+            let at = staged.iter().position(|s| s.0 == arm);
+            let (_, a, b) = at.map_or((arm, self.alpha[arm], self.beta[arm]), |j| staged[j]);
+            let entry = (arm, a + success, b + (total - success));
+            if !(entry.1.is_finite() && entry.2.is_finite()) {
+                return Err(BanditError::overflow(&name(arm)));
+            }
+            match at {
+                Some(j) => staged[j] = entry,
+                None => staged.push(entry),
+            }
+        }
+        for (arm, a, b) in staged {
+            self.alpha[arm] = a;
+            self.beta[arm] = b;
         }
         Ok(())
     }
@@ -120,11 +139,25 @@ mod tests {
         let mut b = BetaPosterior::default();
         b.push_arm();
         b.push_arm();
-        b.add_counts(&[(1, 10.0, 3.0)]).unwrap();
+        let name = |i: usize| format!("arm{i}");
+        b.add_counts(&[(1, 10.0, 3.0)], &name).unwrap();
         assert_eq!(b.alpha, vec![1.0, 4.0]);
         assert_eq!(b.beta, vec![1.0, 8.0]);
         let before = b.clone();
-        assert!(b.add_counts(&[(0, 1.0, 1.0), (2, 1.0, 1.0)]).is_err());
+        assert!(b
+            .add_counts(&[(0, 1.0, 1.0), (2, 1.0, 1.0)], &name)
+            .is_err());
+        assert_eq!(b, before);
+        // Counts of 1e308 twice: finite input, infinite alpha. Rejected, nothing changes.
+        b.add_counts(&[(0, 1e308, 1e308)], &name).unwrap();
+        let before = b.clone();
+        let e = b
+            .add_counts(&[(1, 1.0, 1.0), (0, 1e308, 1e308)], &name)
+            .unwrap_err();
+        assert_eq!(
+            e.0,
+            "update would make the state of arm 'arm0' non-finite (overflow)"
+        );
         assert_eq!(b, before);
     }
 }

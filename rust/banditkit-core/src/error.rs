@@ -9,6 +9,13 @@ impl BanditError {
     pub fn new(msg: impl Into<String>) -> Self {
         BanditError(msg.into())
     }
+
+    /// An update rejected because the new state of arm `name` would not be finite.
+    pub fn overflow(name: &str) -> Self {
+        BanditError(format!(
+            "update would make the state of arm '{name}' non-finite (overflow)"
+        ))
+    }
 }
 
 impl fmt::Display for BanditError {

@@ -3,7 +3,7 @@
 //! Arms are addressed by index; the bindings keep the names. Every update is validated in full
 //! before anything changes, so a rejected call leaves the state exactly as it was.
 use crate::bail;
-use crate::error::Result;
+use crate::error::{BanditError, Result};
 
 /// The rewards one update brings to one arm, summarised (the update only needs n and the sum).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,8 +84,15 @@ impl GaussianPosterior {
 
     /// Conjugate update of the arms in `batch` (indices must exist; call [`Self::push_arm`] for
     /// new arms first, after validating with [`check_rewards`]). Per observed arm: optional decay
-    /// towards the prior N(0, default_sigma^2), then the normal-normal update.
-    pub fn update(&mut self, batch: &[RewardSummary], decay: f64) -> Result<()> {
+    /// towards the prior N(0, default_sigma^2), then the normal-normal update. All-or-nothing:
+    /// an update that would make an arm's state non-finite (overflow) is rejected, naming the
+    /// arm by `name(index)`, and nothing changes.
+    pub fn update(
+        &mut self,
+        batch: &[RewardSummary],
+        decay: f64,
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
         check_decay(decay)?;
         for r in batch {
             if r.arm >= self.len() {
@@ -93,21 +100,49 @@ impl GaussianPosterior {
             }
         }
         let noise_var = self.obs_noise * self.obs_noise;
+        // (arm, mu, sigma, count, sum) after the update, staged until every arm has passed.
+        let mut staged: Vec<(usize, f64, f64, u64, f64)> = Vec::with_capacity(batch.len());
         for r in batch.iter().filter(|r| r.n > 0) {
             let i = r.arm;
+            let at = staged.iter().position(|s| s.0 == i);
+            let (_, mut mu, mut sigma, count, sum) = match at {
+                Some(j) => staged[j],
+                None => (
+                    i,
+                    self.mu[i],
+                    self.sigma[i],
+                    self.counts[i],
+                    self.sum_rewards[i],
+                ),
+            };
             if decay > 0.0 {
-                let var = (1.0 - decay) * self.sigma[i] * self.sigma[i]
-                    + decay * self.default_sigma * self.default_sigma;
-                self.sigma[i] = var.sqrt();
-                self.mu[i] *= 1.0 - decay;
+                let var =
+                    (1.0 - decay) * sigma * sigma + decay * self.default_sigma * self.default_sigma;
+                sigma = var.sqrt();
+                mu *= 1.0 - decay;
             }
-            let prec0 = 1.0 / (self.sigma[i] * self.sigma[i]);
+            let prec0 = 1.0 / (sigma * sigma);
             let prec_obs = r.n as f64 / noise_var;
             let mean = r.sum / r.n as f64;
-            self.mu[i] = (prec0 * self.mu[i] + prec_obs * mean) / (prec0 + prec_obs);
-            self.sigma[i] = 1.0 / (prec0 + prec_obs).sqrt();
-            self.counts[i] += r.n;
-            self.sum_rewards[i] += r.sum;
+            mu = (prec0 * mu + prec_obs * mean) / (prec0 + prec_obs);
+            sigma = 1.0 / (prec0 + prec_obs).sqrt();
+            let sum = sum + r.sum;
+            let count = count.checked_add(r.n);
+            let finite = mu.is_finite() && sigma.is_finite() && sigma > 0.0 && sum.is_finite();
+            let Some(count) = count.filter(|_| finite) else {
+                return Err(BanditError::overflow(&name(i)));
+            };
+            let entry = (i, mu, sigma, count, sum);
+            match at {
+                Some(j) => staged[j] = entry,
+                None => staged.push(entry),
+            }
+        }
+        for (i, mu, sigma, count, sum) in staged {
+            self.mu[i] = mu;
+            self.sigma[i] = sigma;
+            self.counts[i] = count;
+            self.sum_rewards[i] = sum;
         }
         Ok(())
     }
@@ -164,13 +199,45 @@ fn lane_sum(x: &[f64]) -> f64 {
 mod tests {
     use super::*;
 
+    fn arm_name(i: usize) -> String {
+        format!("arm{i}")
+    }
+
+    fn one(arm: usize, n: u64, sum: f64) -> [RewardSummary; 1] {
+        [RewardSummary { arm, n, sum }]
+    }
+
+    #[test]
+    fn overflow_is_rejected_without_change() {
+        let mut g = GaussianPosterior::new(1.0, 0.1).unwrap();
+        g.push_arm(0.0, 1.0);
+        g.push_arm(0.0, 1.0);
+        let before = g.clone();
+        // A finite reward whose posterior mean would be infinite, after a good arm.
+        let batch = [one(1, 1, 1.0)[0], one(0, 1, 1e308)[0]];
+        let e = g.update(&batch, 0.0, &arm_name).unwrap_err();
+        assert_eq!(
+            e.0,
+            "update would make the state of arm 'arm0' non-finite (overflow)"
+        );
+        assert_eq!(g, before);
+        // Sums that overflow across updates.
+        let mut g = GaussianPosterior::new(1.0, 1.0).unwrap();
+        g.push_arm(0.0, 1.0);
+        g.update(&one(0, 1, 1e308), 0.0, &arm_name).unwrap();
+        let before = g.clone();
+        assert!(g.update(&one(0, 1, 1e308), 0.0, &arm_name).is_err());
+        assert_eq!(g, before);
+    }
+
     #[test]
     fn conjugate_update_matches_closed_form() {
         let mut g = GaussianPosterior::new(1.0, 0.5).unwrap();
         let a = g.push_arm(0.0, 1.0);
         let rewards = [1.0, 2.0, 3.0];
         let (n, sum) = check_rewards("a", &rewards).unwrap();
-        g.update(&[RewardSummary { arm: a, n, sum }], 0.0).unwrap();
+        g.update(&[RewardSummary { arm: a, n, sum }], 0.0, &arm_name)
+            .unwrap();
         let prec = 1.0 + 3.0 / 0.25;
         assert!((g.mu[0] - (12.0 * 2.0) / prec).abs() < 1e-15);
         assert!((g.sigma[0] - 1.0 / prec.sqrt()).abs() < 1e-15);
@@ -182,15 +249,7 @@ mod tests {
     fn decay_pulls_towards_prior_before_update() {
         let mut g = GaussianPosterior::new(2.0, 1.0).unwrap();
         g.push_arm(4.0, 0.5);
-        g.update(
-            &[RewardSummary {
-                arm: 0,
-                n: 1,
-                sum: 4.0,
-            }],
-            0.5,
-        )
-        .unwrap();
+        g.update(&one(0, 1, 4.0), 0.5, &arm_name).unwrap();
         let var = 0.5 * 0.25 + 0.5 * 4.0;
         let prec = 1.0 / var + 1.0;
         assert!((g.mu[0] - (2.0 / var + 4.0) / prec).abs() < 1e-14);
@@ -203,36 +262,9 @@ mod tests {
         let mut g = GaussianPosterior::new(1.0, 1.0).unwrap();
         g.push_arm(0.0, 1.0);
         let before = g.clone();
-        assert!(g
-            .update(
-                &[RewardSummary {
-                    arm: 0,
-                    n: 1,
-                    sum: 1.0
-                }],
-                1.5
-            )
-            .is_err());
-        assert!(g
-            .update(
-                &[RewardSummary {
-                    arm: 0,
-                    n: 1,
-                    sum: 1.0
-                }],
-                f64::NAN
-            )
-            .is_err());
-        assert!(g
-            .update(
-                &[RewardSummary {
-                    arm: 3,
-                    n: 1,
-                    sum: 1.0
-                }],
-                0.0
-            )
-            .is_err());
+        assert!(g.update(&one(0, 1, 1.0), 1.5, &arm_name).is_err());
+        assert!(g.update(&one(0, 1, 1.0), f64::NAN, &arm_name).is_err());
+        assert!(g.update(&one(3, 1, 1.0), 0.0, &arm_name).is_err());
         assert_eq!(g, before);
         assert!(check_rewards("a", &[1.0, f64::INFINITY]).is_err());
         assert!(check_rewards("a", &[f64::MAX, f64::MAX]).is_err());

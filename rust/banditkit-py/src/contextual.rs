@@ -2,130 +2,42 @@
 //! `banditkit_core::contextual::LinearPolicy`. Both extend `_LinearBandit`, which holds the
 //! labels and the policy and implements every shared method.
 //!
-//! Heavy calls release the GIL without holding a borrow of `self`: the policy is moved out
-//! (an arm-less placeholder stays behind, marked busy) and moved back afterwards; batch scoring
-//! works on a snapshot of `Arc`ed arms. Small one-event calls skip the release: it costs more
-//! than the work.
+//! The labels and the policy sit behind one lock (see [`crate::locked`]), held across each
+//! whole call, so calls from many threads apply one after the other and readers wait for a
+//! running writer. Heavy calls release the GIL while holding the lock; batch scoring works on
+//! a snapshot of `Arc`ed arms with the lock already released. One-event calls release the GIL
+//! only from [`DETACH_MIN_ENTRIES`] (below that, the release costs more than it frees).
 mod classes;
 mod input;
 
 use banditkit_core::contextual::{ArmConfig, LinearPolicy, Scoring};
 use banditkit_core::rng::os_seed;
-use input::{batch, check_reward, context, contiguous, core_err, label_repr, verr};
-use numpy::{AllowTypeChange, PyArray1, PyArray2, PyArrayLike1, PyArrayMethods};
+use input::{batch, check_reward, context, contiguous, core_err, label_repr, rewards, verr};
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-/// Work (arms x d^2 matrix entries) above which one-event calls release the GIL.
+use crate::convert::{self, label};
+use crate::locked::Locked;
+
+/// Work (arms x d^2 matrix entries) from which one-event calls release the GIL.
 const DETACH_MIN_ENTRIES: usize = 60_000;
 
 /// Shared state and methods of LinUCB and LinTS.
-#[pyclass(subclass, module = "banditkit_rs", name = "_LinearBandit")]
+#[pyclass(subclass, frozen, module = "banditkit_rs", name = "_LinearBandit")]
 pub struct LinearBase {
-    pub(crate) policy: LinearPolicy,
-    pub(crate) labels: Vec<Py<PyAny>>,
-    busy: bool,
+    /// Settings, fixed at construction (read without the lock).
+    cfg: ArmConfig,
+    scoring: Scoring,
+    inner: Locked<Inner>,
 }
 
-impl LinearBase {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn build(
-        arms: &Bound<'_, PyAny>,
-        n_features: i64,
-        scoring: Scoring,
-        l2_lambda: f64,
-        window_size: i64,
-        gamma: f64,
-        seed: Option<&Bound<'_, PyAny>>,
-        refactor_every: Option<i64>,
-    ) -> PyResult<Self> {
-        if n_features <= 0 {
-            return Err(verr(format!(
-                "n_features must be positive, got {n_features}"
-            )));
-        }
-        if window_size < 0 {
-            return Err(verr(format!(
-                "window_size must be non-negative, got {window_size}"
-            )));
-        }
-        let d = n_features as usize;
-        let refactor_every = match refactor_every {
-            None => ArmConfig::default_refactor_every(d),
-            Some(r) if r > 0 => r as u64,
-            Some(r) => return Err(verr(format!("refactor_every must be positive, got {r}"))),
-        };
-        let seed = crate::convert::seed(seed)?.unwrap_or_else(os_seed);
-        let mut labels: Vec<Py<PyAny>> = Vec::new();
-        for a in arms
-            .try_iter()
-            .map_err(|_| verr("arms must be a list of labels"))?
-        {
-            let a = a?;
-            a.hash().map_err(|_| {
-                verr(format!(
-                    "arm labels must be hashable, got {}",
-                    label_repr(&a)
-                ))
-            })?;
-            for l in &labels {
-                if l.bind(a.py()).eq(&a)? {
-                    return Err(verr(format!("duplicate arm {}", label_repr(&a))));
-                }
-            }
-            labels.push(a.unbind());
-        }
-        let cfg = ArmConfig {
-            n_features: d,
-            l2_lambda,
-            window_size: window_size as usize,
-            gamma,
-            refactor_every,
-        };
-        let policy = LinearPolicy::new(cfg, scoring, labels.len(), seed).map_err(core_err)?;
-        Ok(LinearBase {
-            policy,
-            labels,
-            busy: false,
-        })
-    }
+struct Inner {
+    policy: LinearPolicy,
+    labels: Vec<Py<PyAny>>,
+}
 
-    /// Validated copies of `partial_fit`/`fit` inputs: contexts, arm indices, rewards.
-    #[allow(non_snake_case)]
-    fn fit_inputs(
-        slf: &Bound<'_, Self>,
-        X: &Bound<'_, PyAny>,
-        arms: &Bound<'_, PyAny>,
-        rewards: &Bound<'_, PyAny>,
-    ) -> PyResult<(Vec<f64>, Vec<usize>, Vec<f64>)> {
-        let me = slf.borrow();
-        me.ready()?;
-        let (x, _) = batch(X, me.policy.config().n_features)?;
-        let mut idx = Vec::new();
-        for a in arms
-            .try_iter()
-            .map_err(|_| verr("arms must be a list of arms"))?
-        {
-            idx.push(me.index(&a?)?);
-        }
-        Ok((x, idx, Self::rewards(rewards)?))
-    }
-
-    /// Waits (GIL released) while another thread runs a detached call on this object. Under
-    /// the GIL nothing can start one between this returning and the caller's borrow.
-    fn wait_ready(slf: &Bound<'_, Self>) {
-        while slf.borrow().busy {
-            slf.py().detach(std::thread::yield_now);
-        }
-    }
-
-    fn ready(&self) -> PyResult<()> {
-        if self.busy {
-            return Err(verr("this bandit is being used by another thread"));
-        }
-        Ok(())
-    }
-
+impl Inner {
     fn find(&self, arm: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
         for (k, l) in self.labels.iter().enumerate() {
             let l = l.bind(arm.py());
@@ -146,11 +58,8 @@ impl LinearBase {
             return Ok(None);
         };
         let mut out = Vec::new();
-        for a in av
-            .try_iter()
-            .map_err(|_| verr("available_arms must be a list of arms"))?
-        {
-            out.push(self.index(&a?)?);
+        for a in convert::arm_list("available_arms", av)? {
+            out.push(self.index(&a)?);
         }
         if out.is_empty() {
             return Err(verr("available_arms must not be empty"));
@@ -163,31 +72,105 @@ impl LinearBase {
         self.policy.n_arms().max(1) * d * d >= DETACH_MIN_ENTRIES
     }
 
-    /// Runs `f` on the policy with the GIL released, the policy moved out meanwhile.
-    fn with_policy_detached<T: Send>(
-        slf: &Bound<'_, Self>,
-        f: impl FnOnce(&mut LinearPolicy) -> T + Send,
-    ) -> PyResult<T> {
-        let mut policy = {
-            let mut me = slf.borrow_mut();
-            me.ready()?;
-            let placeholder = me.policy.placeholder();
-            me.busy = true;
-            std::mem::replace(&mut me.policy, placeholder)
-        };
-        // A panic in the kernel must not leave the object busy (and its waiters spinning).
-        let out = slf
-            .py()
-            .detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut policy))));
-        let mut me = slf.borrow_mut();
-        me.policy = policy;
-        me.busy = false;
-        drop(me);
-        out.map_err(|p| std::panic::resume_unwind(p))
-    }
-
     fn label<'py>(&self, py: Python<'py>, k: usize) -> Bound<'py, PyAny> {
         self.labels[k].bind(py).clone()
+    }
+
+    /// `str` of every label, for messages built with the GIL released.
+    fn label_strings(&self, py: Python<'_>) -> Vec<String> {
+        self.labels.iter().map(|l| label(l.bind(py))).collect()
+    }
+}
+
+impl LinearBase {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn build(
+        arms: &Bound<'_, PyAny>,
+        n_features: &Bound<'_, PyAny>,
+        scoring: Scoring,
+        l2_lambda: Option<&Bound<'_, PyAny>>,
+        window_size: Option<&Bound<'_, PyAny>>,
+        gamma: Option<&Bound<'_, PyAny>>,
+        seed: Option<&Bound<'_, PyAny>>,
+        refactor_every: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let n_features = convert::int_setting("n_features", n_features)?;
+        if n_features <= 0 {
+            return Err(verr(format!(
+                "n_features must be positive, got {n_features}"
+            )));
+        }
+        let window_size = match window_size {
+            Some(w) => convert::int_setting("window_size", w)?,
+            None => 0,
+        };
+        if window_size < 0 {
+            return Err(verr(format!(
+                "window_size must be non-negative, got {window_size}"
+            )));
+        }
+        let number = |what: &str, v: Option<&Bound<'_, PyAny>>| match v {
+            Some(v) => convert::number_setting(what, v),
+            None => Ok(1.0),
+        };
+        let l2_lambda = number("l2_lambda", l2_lambda)?;
+        let gamma = number("gamma", gamma)?;
+        let d = usize::try_from(n_features)
+            .map_err(|_| verr(format!("n_features is too large, got {n_features}")))?;
+        let refactor_every = match refactor_every.filter(|r| !r.is_none()) {
+            None => ArmConfig::default_refactor_every(d),
+            Some(r) => match convert::int_setting("refactor_every", r)? {
+                r if r > 0 => u64::try_from(r).unwrap_or(u64::MAX),
+                r => return Err(verr(format!("refactor_every must be positive, got {r}"))),
+            },
+        };
+        let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
+        let mut labels: Vec<Py<PyAny>> = Vec::new();
+        for a in convert::arm_list("arms", arms)? {
+            a.hash().map_err(|_| {
+                verr(format!(
+                    "arm labels must be hashable, got {}",
+                    label_repr(&a)
+                ))
+            })?;
+            for l in &labels {
+                if l.bind(a.py()).eq(&a)? {
+                    return Err(verr(format!("duplicate arm {}", label_repr(&a))));
+                }
+            }
+            labels.push(a.unbind());
+        }
+        let cfg = ArmConfig {
+            n_features: d,
+            l2_lambda,
+            window_size: usize::try_from(window_size).unwrap_or(usize::MAX),
+            gamma,
+            refactor_every,
+        };
+        let policy = LinearPolicy::new(cfg, scoring, labels.len(), seed).map_err(core_err)?;
+        Ok(LinearBase {
+            cfg,
+            scoring,
+            inner: Locked::new(Inner { policy, labels }),
+        })
+    }
+
+    pub(crate) fn parameter(&self) -> f64 {
+        self.scoring.parameter()
+    }
+
+    /// `Name(n_arms=.., n_features=.., param=.., l2_lambda=.., window_size=.., gamma=..)`.
+    pub(crate) fn repr(&self, py: Python<'_>, name: &str, param: &str) -> String {
+        let c = &self.cfg;
+        let n_arms = self.inner.lock(py).labels.len();
+        format!(
+            "{name}(n_arms={n_arms}, n_features={}, {param}={}, l2_lambda={}, window_size={}, gamma={})",
+            c.n_features,
+            self.scoring.parameter(),
+            c.l2_lambda,
+            c.window_size,
+            c.gamma
+        )
     }
 
     fn scores_array<'py>(
@@ -199,11 +182,40 @@ impl LinearBase {
         PyArray1::from_vec(py, v).reshape([n, k])
     }
 
-    fn rewards(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
-        let r: PyArrayLike1<'_, f64, AllowTypeChange> = obj
-            .extract()
-            .map_err(|_| verr("rewards must be a 1-D array of numbers"))?;
-        Ok(r.as_array().iter().copied().collect())
+    /// Runs `partial_fit` of validated inputs on `policy` with the GIL released.
+    #[allow(non_snake_case)]
+    fn fit_into(
+        &self,
+        py: Python<'_>,
+        X: &Bound<'_, PyAny>,
+        arms: &Bound<'_, PyAny>,
+        rewards_obj: &Bound<'_, PyAny>,
+        from_scratch: bool,
+    ) -> PyResult<()> {
+        let (x, _) = batch(X, self.cfg.n_features)?;
+        let r = rewards(rewards_obj)?;
+        let arm_items = convert::arm_list("arms", arms)?;
+        let mut guard = self.inner.lock(py);
+        let inner = &mut *guard;
+        let mut idx = Vec::with_capacity(arm_items.len());
+        for a in &arm_items {
+            idx.push(inner.index(a)?);
+        }
+        let names = inner.label_strings(py);
+        let policy = &mut inner.policy;
+        py.detach(|| {
+            let name = |k: usize| names[k].clone();
+            if from_scratch {
+                let mut fresh = policy.clone();
+                fresh.reset();
+                fresh
+                    .partial_fit(&x, &idx, &r, &name)
+                    .map(|()| *policy = fresh)
+            } else {
+                policy.partial_fit(&x, &idx, &r, &name)
+            }
+        })
+        .map_err(core_err)
     }
 }
 
@@ -213,131 +225,121 @@ impl LinearBase {
     /// Arm labels, in order.
     #[getter]
     fn arms<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.labels.iter().map(|l| l.bind(py)))
+        let me = self.inner.lock(py);
+        PyList::new(py, me.labels.iter().map(|l| l.bind(py)))
     }
     #[getter]
     fn n_features(&self) -> usize {
-        self.policy.config().n_features
+        self.cfg.n_features
     }
     #[getter]
     fn l2_lambda(&self) -> f64 {
-        self.policy.config().l2_lambda
+        self.cfg.l2_lambda
     }
     #[getter]
     fn window_size(&self) -> usize {
-        self.policy.config().window_size
+        self.cfg.window_size
     }
     #[getter]
     fn gamma(&self) -> f64 {
-        self.policy.config().gamma
+        self.cfg.gamma
     }
     #[getter]
     fn refactor_every(&self) -> u64 {
-        self.policy.config().refactor_every
+        self.cfg.refactor_every
     }
 
     /// The arm to play for context `x` (argmax of the scores; ties to the first arm).
     #[pyo3(signature = (x, available_arms=None))]
     fn select<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         x: &Bound<'py, PyAny>,
         available_arms: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        Self::wait_ready(slf);
-        let py = slf.py();
         let arr = context(x)?;
         let xs = contiguous(&arr);
-        let (avail, heavy) = {
-            let me = slf.borrow();
-            me.ready()?;
-            (me.available(available_arms)?, me.heavy())
-        };
-        let choice = if heavy {
+        let mut guard = self.inner.lock(py);
+        let inner = &mut *guard;
+        let avail = inner.available(available_arms)?;
+        let choice = if inner.heavy() {
             let owned = xs.into_owned();
-            Self::with_policy_detached(slf, |p| p.select(&owned, avail.as_deref()))?
+            let policy = &mut inner.policy;
+            py.detach(|| policy.select(&owned, avail.as_deref()))
         } else {
-            let mut me = slf.borrow_mut();
-            me.policy.select(&xs, avail.as_deref())
+            inner.policy.select(&xs, avail.as_deref())
         }
         .map_err(core_err)?;
-        Ok(slf.borrow().label(py, choice))
+        Ok(inner.label(py, choice))
     }
 
     /// One observation: `reward` for playing `arm` in context `x`.
     fn update(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         arm: &Bound<'_, PyAny>,
         x: &Bound<'_, PyAny>,
         reward: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        Self::wait_ready(slf);
         let arr = context(x)?;
         let xs = contiguous(&arr);
         let r = check_reward(reward)?;
-        let (k, heavy) = {
-            let me = slf.borrow();
-            me.ready()?;
-            let k = me.index(arm)?;
-            me.policy.validate_update(k, &xs, r).map_err(core_err)?;
-            (k, me.heavy())
-        };
-        if heavy {
+        let mut guard = self.inner.lock(py);
+        let inner = &mut *guard;
+        let k = inner.index(arm)?;
+        inner.policy.validate_update(k, &xs, r).map_err(core_err)?;
+        if inner.heavy() {
             let owned = xs.into_owned();
-            Self::with_policy_detached(slf, |p| p.update(k, &owned, r))?
+            let name = label(arm);
+            let policy = &mut inner.policy;
+            py.detach(|| policy.update(k, &owned, r, &|_| name.clone()))
         } else {
-            slf.borrow_mut().policy.update(k, &xs, r)
+            inner.policy.update(k, &xs, r, &|_| label(arm))
         }
         .map_err(core_err)
     }
 
     /// Sequential updates: row i of `X` was played on `arms[i]` and earned `rewards[i]`.
+    /// All-or-nothing.
     fn partial_fit(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         X: &Bound<'_, PyAny>,
         arms: &Bound<'_, PyAny>,
         rewards: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        Self::wait_ready(slf);
-        let (x, idx, r) = Self::fit_inputs(slf, X, arms, rewards)?;
-        Self::with_policy_detached(slf, |p| p.partial_fit(&x, &idx, &r))?.map_err(core_err)
+        self.fit_into(py, X, arms, rewards, false)
     }
 
     /// `reset()` then `partial_fit(X, arms, rewards)`; on bad input nothing changes.
     fn fit(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         X: &Bound<'_, PyAny>,
         arms: &Bound<'_, PyAny>,
         rewards: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        Self::wait_ready(slf);
-        let (x, idx, r) = Self::fit_inputs(slf, X, arms, rewards)?;
-        Self::with_policy_detached(slf, |p| {
-            let mut fresh = p.clone();
-            fresh.reset();
-            fresh.partial_fit(&x, &idx, &r).map(|()| *p = fresh)
-        })?
-        .map_err(core_err)
+        self.fit_into(py, X, arms, rewards, true)
     }
 
     /// The chosen arm for each row of `X` (equals `select` on each row in turn).
     #[pyo3(signature = (X, available_arms=None))]
     fn predict<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         X: &Bound<'py, PyAny>,
         available_arms: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        Self::wait_ready(slf);
-        let py = slf.py();
-        let (x, view, t0, avail) = {
-            let mut me = slf.borrow_mut();
-            me.ready()?;
-            let (x, _) = batch(X, me.policy.config().n_features)?;
+        let (x, _) = batch(X, self.cfg.n_features)?;
+        let (view, t0, avail, labels) = {
+            let mut me = self.inner.lock(py);
             let avail = me.available(available_arms)?;
             let (view, _, t0) = me
                 .policy
                 .begin_batch(&x, avail.as_deref())
                 .map_err(core_err)?;
-            (x, view, t0, avail)
+            let labels: Vec<Py<PyAny>> = me.labels.iter().map(|l| l.clone_ref(py)).collect();
+            (view, t0, avail, labels)
         };
         let k = view.arms.len();
         let picks = py.detach(|| {
@@ -347,23 +349,20 @@ impl LinearBase {
                 avail.as_deref(),
             )
         });
-        let me = slf.borrow();
-        PyList::new(py, picks.into_iter().map(|c| me.label(py, c)))
+        PyList::new(py, picks.into_iter().map(|c| labels[c].bind(py)))
     }
 
     /// Scores used for the choice, shape (n, n_arms): UCB values (LinUCB) or draws (LinTS).
     fn decision_function<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         X: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        Self::wait_ready(slf);
-        let py = slf.py();
-        let (x, n, view, t0) = {
-            let mut me = slf.borrow_mut();
-            me.ready()?;
-            let (x, n) = batch(X, me.policy.config().n_features)?;
+        let (x, n) = batch(X, self.cfg.n_features)?;
+        let (view, t0) = {
+            let mut me = self.inner.lock(py);
             let (view, _, t0) = me.policy.begin_batch(&x, None).map_err(core_err)?;
-            (x, n, view, t0)
+            (view, t0)
         };
         let k = view.arms.len();
         let scores = py.detach(|| view.batch_scores(&x, t0));
@@ -372,63 +371,56 @@ impl LinearBase {
 
     /// Expected rewards `theta^T x`, shape (n, n_arms).
     fn predict_expectations<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         X: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        Self::wait_ready(slf);
-        let py = slf.py();
-        let (x, n, view) = {
-            let me = slf.borrow();
-            me.ready()?;
-            let d = me.policy.config().n_features;
-            let (x, n) = batch(X, d)?;
-            banditkit_core::contextual::policy::validate_batch(&x, d).map_err(core_err)?;
-            (x, n, me.policy.view())
-        };
+        let d = self.cfg.n_features;
+        let (x, n) = batch(X, d)?;
+        banditkit_core::contextual::policy::validate_batch(&x, d).map_err(core_err)?;
+        let view = self.inner.lock(py).policy.view();
         let k = view.arms.len();
         let out = py.detach(|| view.expectations(&x));
         Self::scores_array(py, out, n, k)
     }
 
     /// Adds an arm with a fresh model (at the end of the arm order).
-    fn add_arm(&mut self, arm: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.ready()?;
+    fn add_arm(&self, py: Python<'_>, arm: &Bound<'_, PyAny>) -> PyResult<()> {
         arm.hash().map_err(|_| {
             verr(format!(
                 "arm labels must be hashable, got {}",
                 label_repr(arm)
             ))
         })?;
-        if self.find(arm)?.is_some() {
+        let mut me = self.inner.lock(py);
+        if me.find(arm)?.is_some() {
             return Err(verr(format!("arm {} already exists", label_repr(arm))));
         }
-        self.policy.add_arm();
-        self.labels.push(arm.clone().unbind());
+        me.policy.add_arm();
+        me.labels.push(arm.clone().unbind());
         Ok(())
     }
 
-    fn remove_arm(&mut self, arm: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.ready()?;
-        let k = self.index(arm)?;
-        self.policy.remove_arm(k).map_err(core_err)?;
-        self.labels.remove(k);
+    fn remove_arm(&self, py: Python<'_>, arm: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut me = self.inner.lock(py);
+        let k = me.index(arm)?;
+        me.policy.remove_arm(k).map_err(core_err)?;
+        me.labels.remove(k);
         Ok(())
     }
 
     /// Forgets every observation (arms, settings and the random stream position stay).
-    fn reset(&mut self) -> PyResult<()> {
-        self.ready()?;
-        self.policy.reset();
-        Ok(())
+    fn reset(&self, py: Python<'_>) {
+        self.inner.lock(py).policy.reset();
     }
 
     /// Per arm: pulls, theta_norm, condition_estimate, window_len, refactors; plus totals.
     fn get_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.ready()?;
+        let me = self.inner.lock(py);
         let arms = PyDict::new(py);
         let mut total = 0u64;
-        for k in 0..self.policy.n_arms() {
-            let a = self.policy.arm(k);
+        for k in 0..me.policy.n_arms() {
+            let a = me.policy.arm(k);
             let s = PyDict::new(py);
             s.set_item("pulls", a.pulls())?;
             s.set_item(
@@ -438,14 +430,14 @@ impl LinearBase {
             s.set_item("condition_estimate", a.condition_estimate())?;
             s.set_item("window_len", a.window_len())?;
             s.set_item("refactors", a.refactors())?;
-            arms.set_item(self.labels[k].bind(py), s)?;
+            arms.set_item(me.labels[k].bind(py), s)?;
             total += a.pulls();
         }
         let out = PyDict::new(py);
         out.set_item("arms", arms)?;
         out.set_item("total_pulls", total)?;
-        out.set_item("n_arms", self.policy.n_arms())?;
-        out.set_item("n_features", self.policy.config().n_features)?;
+        out.set_item("n_arms", me.policy.n_arms())?;
+        out.set_item("n_features", self.cfg.n_features)?;
         Ok(out)
     }
 
@@ -455,10 +447,10 @@ impl LinearBase {
         py: Python<'py>,
         arm: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        self.ready()?;
+        let me = self.inner.lock(py);
         Ok(PyArray1::from_slice(
             py,
-            self.policy.arm(self.index(arm)?).theta(),
+            me.policy.arm(me.index(arm)?).theta(),
         ))
     }
 
@@ -468,9 +460,12 @@ impl LinearBase {
         py: Python<'py>,
         arm: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        self.ready()?;
-        let d = self.policy.config().n_features;
-        Self::scores_array(py, self.policy.arm(self.index(arm)?).a_inv(), d, d)
+        let d = self.cfg.n_features;
+        let v = {
+            let me = self.inner.lock(py);
+            me.policy.arm(me.index(arm)?).a_inv()
+        };
+        Self::scores_array(py, v, d, d)
     }
 
     /// Copy of the exact Gram matrix `A` for `arm`, shape (d, d).
@@ -479,9 +474,12 @@ impl LinearBase {
         py: Python<'py>,
         arm: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        self.ready()?;
-        let d = self.policy.config().n_features;
-        Self::scores_array(py, self.policy.arm(self.index(arm)?).gram(), d, d)
+        let d = self.cfg.n_features;
+        let v = {
+            let me = self.inner.lock(py);
+            me.policy.arm(me.index(arm)?).gram()
+        };
+        Self::scores_array(py, v, d, d)
     }
 
     /// Copy of `b` (weighted sum of reward * context) for `arm`.
@@ -490,36 +488,34 @@ impl LinearBase {
         py: Python<'py>,
         arm: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        self.ready()?;
-        Ok(PyArray1::from_slice(
-            py,
-            self.policy.arm(self.index(arm)?).b(),
-        ))
+        let me = self.inner.lock(py);
+        Ok(PyArray1::from_slice(py, me.policy.arm(me.index(arm)?).b()))
     }
 
     /// This model as a banditkit file (docs/format.md); labels must be str or int.
     fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
-        Self::wait_ready(slf);
         let py = slf.py();
         let class = slf.get_type().name()?.to_string();
-        let me = slf.borrow();
-        me.ready()?;
+        let me = slf.get().inner.lock(py);
         crate::persist::contextual_to_bytes(py, &class, &me.labels, &me.policy)
     }
 
     /// An independent copy (any labels; nothing is encoded). The arms are shared
     /// copy-on-write, so this is cheap until one of the two learns.
     fn __copy__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::wait_ready(slf);
         let py = slf.py();
-        let base = {
-            let me = slf.borrow();
-            me.ready()?;
-            LinearBase {
+        let this = slf.get();
+        let inner = {
+            let me = this.inner.lock(py);
+            Inner {
                 policy: me.policy.clone(),
                 labels: me.labels.iter().map(|l| l.clone_ref(py)).collect(),
-                busy: false,
             }
+        };
+        let base = LinearBase {
+            cfg: this.cfg,
+            scoring: this.scoring,
+            inner: Locked::new(inner),
         };
         classes::wrap(py, &slf.get_type(), base)
     }
@@ -546,9 +542,9 @@ impl LinearBase {
     ) -> PyResult<Self> {
         let (labels, policy) = crate::persist::contextual_from_bytes(py, data, class)?;
         Ok(LinearBase {
-            policy,
-            labels,
-            busy: false,
+            cfg: *policy.config(),
+            scoring: policy.scoring(),
+            inner: Locked::new(Inner { policy, labels }),
         })
     }
 }

@@ -1,10 +1,12 @@
-//! Argument conversion and validation shared by the classes: draws, seeds, aggressive, method,
-//! `[total, success]` observations. Errors become `ValueError` with the contract's messages.
+//! Argument conversion and validation shared by the classes (the policy is docs/validation.md):
+//! settings (a wrong type is a `TypeError`, a wrong value a `ValueError`), data (numbers, arrays,
+//! lists of arms, `[total, success]` observations: always `ValueError`), draws and seeds.
 use banditkit_core::gaussian::fmt_num;
 use banditkit_core::BanditError;
-use pyo3::exceptions::PyValueError;
+use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 pub fn value_error(e: BanditError) -> PyErr {
     PyValueError::new_err(e.0)
@@ -12,6 +14,138 @@ pub fn value_error(e: BanditError) -> PyErr {
 
 pub fn err<T>(msg: String) -> PyResult<T> {
     Err(PyValueError::new_err(msg))
+}
+
+fn type_error<T>(msg: String) -> PyResult<T> {
+    Err(PyTypeError::new_err(msg))
+}
+
+/// `repr(obj)`, for messages.
+pub fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// True for NumPy arrays and scalars of an integer or floating dtype (booleans are not numbers).
+fn numeric_kind(kind: u8) -> bool {
+    matches!(kind, b'i' | b'u' | b'f')
+}
+
+/// The dtype kind of a NumPy scalar (`np.float32(1)`, `np.bool_(True)`), if `obj` is one.
+fn numpy_scalar_kind(obj: &Bound<'_, PyAny>) -> Option<u8> {
+    let dtype = obj.getattr("dtype").ok()?;
+    let kind = dtype.getattr("kind").ok()?;
+    let kind = kind
+        .cast::<PyString>()
+        .ok()?
+        .to_str()
+        .ok()?
+        .as_bytes()
+        .first()
+        .copied();
+    kind
+}
+
+/// Settings: a number (int, float, NumPy integer or floating scalar; never a bool or a string).
+/// Wrong type: `TypeError`.
+pub fn number_setting(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if !obj.is_instance_of::<PyBool>() {
+        if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>() {
+            return obj.extract();
+        }
+        if numpy_scalar_kind(obj).is_some_and(numeric_kind) && !is_ndarray(obj)? {
+            return obj.extract();
+        }
+    }
+    type_error(format!("{what} must be a number, got {}", repr(obj)))
+}
+
+/// Settings: an integer (int or NumPy integer scalar; never a bool or a float). Wrong type:
+/// `TypeError`.
+pub fn int_setting(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<i128> {
+    let is_int = !obj.is_instance_of::<PyBool>()
+        && (obj.is_instance_of::<PyInt>()
+            || (numpy_scalar_kind(obj).is_some_and(|k| matches!(k, b'i' | b'u'))
+                && !is_ndarray(obj)?));
+    if !is_int {
+        return type_error(format!("{what} must be an integer, got {}", repr(obj)));
+    }
+    obj.extract()
+        .or_else(|_| err(format!("{what} is too large, got {}", repr(obj))))
+}
+
+/// Settings: a flag (bool or `np.bool_`). Wrong type: `TypeError`.
+pub fn flag_setting(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if obj.is_instance_of::<PyBool>() {
+        return obj.extract();
+    }
+    if numpy_scalar_kind(obj) == Some(b'b') && !is_ndarray(obj)? {
+        return obj.is_truthy();
+    }
+    type_error(format!("{what} must be True or False, got {}", repr(obj)))
+}
+
+/// Data: one real number (int, float, NumPy integer/floating scalar or 0-d array, anything else
+/// with `__float__`), never a bool, a string or None. `None` if `obj` is not such a number.
+pub fn data_number(obj: &Bound<'_, PyAny>) -> Option<f64> {
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyString>() || obj.is_none() {
+        return None;
+    }
+    if obj.is_instance_of::<PyFloat>() || obj.is_instance_of::<PyInt>() {
+        return obj.extract().ok();
+    }
+    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        if arr.ndim() != 0 || !numeric_kind(arr.dtype().kind()) {
+            return None;
+        }
+    } else if let Some(kind) = numpy_scalar_kind(obj) {
+        if !numeric_kind(kind) {
+            return None;
+        }
+    }
+    obj.extract().ok()
+}
+
+/// Data: `obj` as a NumPy array if it is one or converts to one by `__array__` (pandas Series,
+/// ...); `Ok(None)` for anything else (lists, tuples, scalars, strings). An array whose dtype is
+/// not integer or floating (booleans, strings, objects) is rejected with `bad()`.
+pub fn numeric_ndarray<'py>(
+    obj: &Bound<'py, PyAny>,
+    bad: impl Fn() -> PyErr,
+) -> PyResult<Option<Bound<'py, PyUntypedArray>>> {
+    let arr = if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        a.clone()
+    } else if obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_instance_of::<PyString>()
+        || !obj.hasattr("__array__")?
+    {
+        return Ok(None);
+    } else {
+        let np = obj.py().import("numpy")?;
+        np.call_method1("asarray", (obj,))?
+            .cast_into::<PyUntypedArray>()
+            .map_err(|_| bad())?
+    };
+    if !numeric_kind(arr.dtype().kind()) {
+        return Err(bad());
+    }
+    Ok(Some(arr))
+}
+
+/// Data: a list of arms. Any iterable but a string (which is never a list of arms).
+pub fn arm_list<'py>(what: &str, obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<pyo3::types::PyBytes>() {
+        return err(format!(
+            "{what} must be a list of arms, got the string {}",
+            repr(obj)
+        ));
+    }
+    let iter = obj
+        .try_iter()
+        .or_else(|_| err(format!("{what} must be a list of arms, got {}", repr(obj))))?;
+    iter.collect()
 }
 
 /// `str(name)`, for messages.
@@ -41,6 +175,15 @@ pub fn draws(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     positive_int("draw", obj)
 }
 
+/// `n` of `select` and the like: a positive integer setting.
+pub fn positive_int_setting(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let n = int_setting(what, obj)?;
+    if n <= 0 {
+        return err(format!("{what} must be positive, got {n}"));
+    }
+    u64::try_from(n).or_else(|_| err(format!("{what} is too large, got {n}")))
+}
+
 /// An optional seed: None, or an integer in [0, 2^64).
 pub fn seed(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
@@ -61,13 +204,12 @@ pub fn seed(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     }
 }
 
-/// A real number argument; booleans are rejected (they are almost always a mistake here).
+/// A real number in data (a prior mean, say): `ValueError` if it is not one.
 pub fn real(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<f64> {
-    if obj.is_instance_of::<PyBool>() {
-        return err(format!("{what} must be a number, got {}", obj.repr()?));
-    }
-    obj.extract::<f64>()
-        .or_else(|_| err(format!("{what} must be a number, got {}", obj.repr()?)))
+    data_number(obj).map_or_else(
+        || err(format!("{what} must be a number, got {}", repr(obj))),
+        Ok,
+    )
 }
 
 /// `aggressive`: a finite positive exponent.
@@ -85,12 +227,22 @@ pub enum Method {
     Exact,
 }
 
-pub fn method(m: &str) -> PyResult<Method> {
+/// `method`: the string "mc" or "exact" (another type: `TypeError`).
+pub fn method(obj: &Bound<'_, PyAny>) -> PyResult<Method> {
+    let Ok(m) = obj.cast::<PyString>() else {
+        return type_error(format!("method must be 'mc' or 'exact', got {}", repr(obj)));
+    };
+    let m = m.to_str()?;
     match m {
         "mc" => Ok(Method::MonteCarlo),
         "exact" => Ok(Method::Exact),
         _ => err(format!("method must be 'mc' or 'exact', got '{m}'")),
     }
+}
+
+/// `method`, "mc" when not given.
+pub fn method_or_mc(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Method> {
+    obj.map_or(Ok(Method::MonteCarlo), method)
 }
 
 /// `decay` in [0, 1].
@@ -122,30 +274,38 @@ pub fn obs_items<'py>(
     Ok(dict.iter().collect())
 }
 
-/// One `[total_count, success_count]` observation as floats (validated by the core).
+/// One `[total_count, success_count]` observation as floats (validated by the core): a list,
+/// tuple or array-like of two numbers.
 pub fn count_pair(name: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResult<(f64, f64)> {
-    let shape_err = || {
-        err(format!(
+    let shape_msg = || {
+        format!(
             "Each observation must be [total_count, success_count], got {} for action '{}'",
             values.str().map(|s| s.to_string()).unwrap_or_default(),
             label(name)
-        ))
+        )
     };
-    let is_seq = values.is_instance_of::<PyList>()
-        || values.is_instance_of::<PyTuple>()
-        || is_ndarray(values)?;
-    if !is_seq || values.len().unwrap_or(0) != 2 {
-        return shape_err();
-    }
-    let pair: Vec<Bound<'_, PyAny>> = values.try_iter()?.collect::<PyResult<_>>()?;
+    let pair: Vec<Bound<'_, PyAny>> =
+        match numeric_ndarray(values, || PyValueError::new_err(shape_msg()))? {
+            Some(arr) if arr.ndim() == 1 && arr.len() == 2 => {
+                arr.try_iter()?.collect::<PyResult<_>>()?
+            }
+            Some(_) => return err(shape_msg()),
+            None if (values.is_instance_of::<PyList>() || values.is_instance_of::<PyTuple>())
+                && values.len()? == 2 =>
+            {
+                values.try_iter()?.collect::<PyResult<_>>()?
+            }
+            None => return err(shape_msg()),
+        };
     let mut out = [0.0f64; 2];
     for ((slot, v), which) in out.iter_mut().zip(&pair).zip(["Total", "Success"]) {
-        if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() || is_ndarray(v)? {
-            return shape_err();
+        if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+            return err(shape_msg());
         }
-        match v.extract::<f64>() {
-            Ok(x) if !v.is_instance_of::<PyBool>() => *slot = x,
-            _ => {
+        match data_number(v) {
+            Some(x) => *slot = x,
+            None if is_ndarray(v)? => return err(shape_msg()),
+            None => {
                 return err(format!(
                     "{which} count must be a finite whole number, got {} for action '{}'",
                     v.repr()?,

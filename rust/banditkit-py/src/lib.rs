@@ -8,6 +8,7 @@ mod convert;
 mod exact;
 mod kernels;
 mod linear;
+mod locked;
 mod logistic;
 mod persist;
 mod tspar;

@@ -1,40 +1,52 @@
 //! `LinearBandit`: Gaussian Thompson sampling, drop-in for orts' class (see spec/thompson.md).
 use crate::arms::ArmIndex;
 use crate::convert::{self, err, label, value_error, Method};
+use crate::locked::Locked;
 use crate::winprop::split_requested;
 use banditkit_core::gaussian::{self, GaussianPosterior, RewardSummary};
 use banditkit_core::montecarlo;
 use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 
-#[pyclass(module = "banditkit_rs", name = "LinearBandit")]
+#[pyclass(frozen, module = "banditkit_rs", name = "LinearBandit")]
 pub struct LinearBandit {
+    state: Locked<Inner>,
+}
+
+struct Inner {
     arms: ArmIndex,
     post: GaussianPosterior,
     seeds: SeedStream,
 }
 
 /// Rewards for one arm, validated and summarised as (n, sum): a number, a list/tuple of
-/// numbers, or a 0-d/1-d array.
+/// numbers, or a 0-d/1-d array-like of an integer or floating dtype.
 fn reward_summary(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(u64, f64)> {
-    let type_err = || {
+    let type_err = |what: String| {
         pyo3::exceptions::PyValueError::new_err(format!(
-            "Rewards must be a number, list, tuple, or array, got {} for action '{}'",
-            value
-                .get_type()
-                .name()
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
+            "Rewards must be a number, list, tuple, or array, got {what} for action '{}'",
             label(name)
         ))
     };
+    let type_name = || {
+        value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    };
     let check = |r: &[f64]| gaussian::check_rewards(&label(name), r).map_err(value_error);
-    if convert::is_ndarray(value)? {
-        let arr = value
-            .call_method1("astype", ("float64",))
-            .map_err(|_| type_err())?;
+    let dtype_err = || {
+        let dtype = value
+            .getattr("dtype")
+            .and_then(|d| d.str().map(|s| s.to_string()))
+            .unwrap_or_default();
+        type_err(format!("an array of dtype {dtype}"))
+    };
+    if let Some(arr) = convert::numeric_ndarray(value, dtype_err)? {
+        let arr = arr.call_method1("astype", ("float64",))?;
         let arr: PyReadonlyArrayDyn<'_, f64> = arr.extract()?;
         if arr.ndim() > 1 {
             return err(format!(
@@ -52,26 +64,17 @@ fn reward_summary(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult
         let mut out = Vec::with_capacity(value.len()?);
         for v in value.try_iter()? {
             let v = v?;
-            if v.is_instance_of::<PyString>()
-                || v.is_instance_of::<PyBool>()
-                || v.is_instance_of::<PyList>()
-                || convert::is_ndarray(&v)?
-            {
-                return Err(type_err());
+            match convert::data_number(&v) {
+                Some(x) if !v.is_instance_of::<PyList>() => out.push(x),
+                _ => return Err(type_err(type_name())),
             }
-            out.push(v.extract::<f64>().map_err(|_| type_err())?);
         }
         return check(&out);
     }
-    if value.is_instance_of::<PyString>()
-        || value.is_instance_of::<PyBool>()
-        || value.is_none()
-        || value.is_instance_of::<PyDict>()
-    {
-        return Err(type_err());
+    match convert::data_number(value) {
+        Some(x) => check(&[x]),
+        None => Err(type_err(type_name())),
     }
-    // int, float and NumPy scalars: anything with __float__.
-    check(&[value.extract::<f64>().map_err(|_| type_err())?])
 }
 
 fn dict_of<'py, T: IntoPyObject<'py> + Copy>(
@@ -104,24 +107,38 @@ fn prior_dict<'py>(
     }
 }
 
-impl LinearBandit {
+impl Inner {
     fn next_seed(&mut self, per_call: Option<u64>) -> u64 {
         per_call.unwrap_or_else(|| self.seeds.next_seed())
+    }
+}
+
+impl LinearBandit {
+    fn wrap(inner: Inner) -> Self {
+        LinearBandit {
+            state: Locked::new(inner),
+        }
     }
 }
 
 #[pymethods]
 impl LinearBandit {
     #[new]
-    #[pyo3(signature = (mu=None, sigma=None, default_sigma=1.0, obs_noise=1.0, seed=None))]
+    #[pyo3(signature = (mu=None, sigma=None, default_sigma=None, obs_noise=None, seed=None))]
     fn new(
         py: Python<'_>,
         mu: Option<&Bound<'_, PyAny>>,
         sigma: Option<&Bound<'_, PyAny>>,
-        default_sigma: f64,
-        obs_noise: f64,
+        default_sigma: Option<&Bound<'_, PyAny>>,
+        obs_noise: Option<&Bound<'_, PyAny>>,
         seed: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
+        let setting = |what: &str, v: Option<&Bound<'_, PyAny>>| match v {
+            Some(v) => convert::number_setting(what, v),
+            None => Ok(1.0),
+        };
+        let default_sigma = setting("default_sigma", default_sigma)?;
+        let obs_noise = setting("obs_noise", obs_noise)?;
         let mut post = GaussianPosterior::new(default_sigma, obs_noise).map_err(value_error)?;
         let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
         let mut arms = ArmIndex::new(py);
@@ -151,52 +168,61 @@ impl LinearBandit {
             arms.push(&key)?;
             post.push_arm(m, s);
         }
-        Ok(LinearBandit {
+        Ok(Self::wrap(Inner {
             arms,
             post,
             seeds: SeedStream::new(seed),
-        })
+        }))
     }
 
     #[getter]
     fn mu<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        dict_of(py, &self.arms, &self.post.mu)
+        let me = self.state.lock(py);
+        dict_of(py, &me.arms, &me.post.mu)
     }
 
     #[getter]
     fn sigma<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        dict_of(py, &self.arms, &self.post.sigma)
+        let me = self.state.lock(py);
+        dict_of(py, &me.arms, &me.post.sigma)
     }
 
     #[getter]
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        dict_of(py, &self.arms, &self.post.counts)
+        let me = self.state.lock(py);
+        dict_of(py, &me.arms, &me.post.counts)
     }
 
     #[getter]
     fn sum_rewards<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        dict_of(py, &self.arms, &self.post.sum_rewards)
+        let me = self.state.lock(py);
+        dict_of(py, &me.arms, &me.post.sum_rewards)
     }
 
     #[getter]
-    fn default_sigma(&self) -> f64 {
-        self.post.default_sigma
+    fn default_sigma(&self, py: Python<'_>) -> f64 {
+        self.state.lock(py).post.default_sigma
     }
 
     #[getter]
-    fn obs_noise(&self) -> f64 {
-        self.post.obs_noise
+    fn obs_noise(&self, py: Python<'_>) -> f64 {
+        self.state.lock(py).post.obs_noise
     }
 
     fn get_models<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.arms.to_list(py)
+        self.state.lock(py).arms.to_list(py)
     }
 
     /// Conjugate update; `obs` maps arm -> a reward or a sequence of rewards. All-or-nothing.
     #[pyo3(signature = (obs, decay=None))]
-    fn update(&mut self, obs: &Bound<'_, PyAny>, decay: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn update(
+        &self,
+        py: Python<'_>,
+        obs: &Bound<'_, PyAny>,
+        decay: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let decay = match decay {
-            Some(d) => convert::decay(convert::real("decay", d)?)?,
+            Some(d) => convert::decay(convert::number_setting("decay", d)?)?,
             None => 0.0,
         };
         let items = convert::obs_items(obs)?;
@@ -208,44 +234,70 @@ impl LinearBandit {
                 parsed.push((key, n, sum));
             }
         }
+        let mut guard = self.state.lock(py);
+        let me = &mut *guard;
+        // New arms get indices past the end; they are added only once the update is accepted.
         let mut batch = Vec::with_capacity(parsed.len());
-        for (key, n, sum) in parsed {
-            let arm = match self.arms.get(key)? {
+        let mut new_keys = Vec::new();
+        for (key, n, sum) in &parsed {
+            let arm = match me.arms.get(key)? {
                 Some(i) => i,
                 None => {
-                    self.arms.push(key)?;
-                    self.post.push_arm(0.0, self.post.default_sigma)
+                    new_keys.push(*key);
+                    me.arms.len() + new_keys.len() - 1
                 }
             };
-            batch.push(RewardSummary { arm, n, sum });
+            batch.push(RewardSummary {
+                arm,
+                n: *n,
+                sum: *sum,
+            });
         }
-        self.post.update(&batch, decay).map_err(value_error)
+        let mut post = me.post.clone();
+        for _ in &new_keys {
+            post.push_arm(0.0, post.default_sigma);
+        }
+        let known = me.arms.len();
+        let arms = &me.arms;
+        let name = |i: usize| {
+            if i < known {
+                label(arms.name(py, i))
+            } else {
+                label(new_keys[i - known])
+            }
+        };
+        post.update(&batch, decay, &name).map_err(value_error)?;
+        for key in new_keys {
+            me.arms.push(key)?;
+        }
+        me.post = post;
+        Ok(())
     }
 
     /// Probability that each requested arm has the highest mean (Monte Carlo or exact).
-    #[pyo3(signature = (action_list=None, draw=None, aggressive=None, seed=None, method="mc"))]
+    #[pyo3(signature = (action_list=None, draw=None, aggressive=None, seed=None, method=None))]
     fn win_prop<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         action_list: Option<&Bound<'py, PyAny>>,
         draw: Option<&Bound<'py, PyAny>>,
         aggressive: Option<&Bound<'py, PyAny>>,
         seed: Option<&Bound<'py, PyAny>>,
-        method: &str,
+        method: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let py = slf.py();
         let draws = match draw {
             Some(d) => convert::draws(d)?,
             None => 100_000,
         };
         let g = match aggressive {
-            Some(a) => convert::aggressive(convert::real("aggressive", a)?)?,
+            Some(a) => convert::aggressive(convert::number_setting("aggressive", a)?)?,
             None => 1.0,
         };
-        let method = convert::method(method)?;
+        let method = convert::method_or_mc(method)?;
         let per_call = convert::seed(seed)?;
-        // Copy what the kernel needs, then let go of the object before releasing the GIL.
+        // Copy what the kernel needs; the lock is not held while it runs.
         let (req, mu, sigma, seed) = {
-            let mut me = slf.borrow_mut();
+            let mut me = self.state.lock(py);
             let req = split_requested(py, &me.arms, action_list)?;
             let mu: Vec<f64> = req.observed.iter().map(|&i| me.post.mu[i]).collect();
             let sigma: Vec<f64> = req.observed.iter().map(|&i| me.post.sigma[i]).collect();
@@ -275,70 +327,75 @@ impl LinearBandit {
     /// The arm one Thompson draw picks (n=1), or the n best arms of that one draw, best first.
     #[pyo3(signature = (n=None, seed=None))]
     fn select<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         n: Option<&Bound<'py, PyAny>>,
         seed: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let per_call = convert::seed(seed)?;
-        let n = crate::winprop::select_count(n, self.arms.len())?;
-        let seed = self.next_seed(per_call);
+        let mut me = self.state.lock(py);
+        let n = crate::winprop::select_count(n, me.arms.len())?;
+        let seed = me.next_seed(per_call);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let values = montecarlo::sample_gaussian(&self.post.mu, &self.post.sigma, &mut rng);
-        crate::winprop::ranked(py, &self.arms, &values, n)
+        let values = montecarlo::sample_gaussian(&me.post.mu, &me.post.sigma, &mut rng);
+        crate::winprop::ranked(py, &me.arms, &values, n)
     }
 
     fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let me = self.state.lock(py);
         let out = PyDict::new(py);
-        for i in 0..self.arms.len() {
+        for i in 0..me.arms.len() {
             let d = PyDict::new(py);
-            let count = self.post.counts[i];
-            d.set_item("mu", self.post.mu[i])?;
-            d.set_item("sigma", self.post.sigma[i])?;
+            let count = me.post.counts[i];
+            d.set_item("mu", me.post.mu[i])?;
+            d.set_item("sigma", me.post.sigma[i])?;
             d.set_item("count", count)?;
             let mean = if count > 0 {
-                self.post.sum_rewards[i] / count as f64
+                me.post.sum_rewards[i] / count as f64
             } else {
                 0.0
             };
             d.set_item("mean_reward", mean)?;
-            out.set_item(self.arms.name(py, i), d)?;
+            out.set_item(me.arms.name(py, i), d)?;
         }
         Ok(out)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let me = self.state.lock(py);
         format!(
             "LinearBandit(arms={}, default_sigma={}, obs_noise={})",
-            self.arms.len(),
-            gaussian::fmt_num(self.post.default_sigma),
-            gaussian::fmt_num(self.post.obs_noise)
+            me.arms.len(),
+            gaussian::fmt_num(me.post.default_sigma),
+            gaussian::fmt_num(me.post.obs_noise)
         )
     }
 
     /// This model as a banditkit file (docs/format.md); labels must be str or int.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        crate::persist::linear_to_bytes(py, &self.arms, &self.post, &self.seeds)
+        let me = self.state.lock(py);
+        crate::persist::linear_to_bytes(py, &me.arms, &me.post, &me.seeds)
     }
 
     /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
     #[classmethod]
     fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
         let (arms, post, seeds) = crate::persist::linear_from_bytes(cls.py(), data)?;
-        Ok(LinearBandit { arms, post, seeds })
+        Ok(Self::wrap(Inner { arms, post, seeds }))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let bytes = slf.borrow().to_bytes(slf.py())?;
+        let bytes = slf.get().to_bytes(slf.py())?;
         crate::persist::reduce(slf.as_any(), bytes)
     }
 
     fn __copy__(&self, py: Python<'_>) -> Self {
-        LinearBandit {
-            arms: self.arms.clone_ref(py),
-            post: self.post.clone(),
-            seeds: self.seeds.clone(),
-        }
+        let me = self.state.lock(py);
+        Self::wrap(Inner {
+            arms: me.arms.clone_ref(py),
+            post: me.post.clone(),
+            seeds: me.seeds.clone(),
+        })
     }
 
     fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> Self {

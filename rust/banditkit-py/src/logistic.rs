@@ -1,7 +1,8 @@
 //! `LogisticBandit`: ORTS and Full-TS, drop-in for orts' class (see spec/thompson.md). The maths
 //! is `banditkit_core::logistic`; this file maps names to indices and releases the GIL.
 use crate::arms::ArmIndex;
-use crate::convert::{self, err, value_error, Method};
+use crate::convert::{self, err, label, value_error, Method};
+use crate::locked::Locked;
 use crate::winprop::{ranked, select_count, split_requested};
 use banditkit_core::exact;
 use banditkit_core::logistic::{
@@ -12,11 +13,15 @@ use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::PyRuntimeWarning;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use std::ffi::CString;
 
-#[pyclass(module = "banditkit_rs", name = "LogisticBandit")]
+#[pyclass(frozen, module = "banditkit_rs", name = "LogisticBandit")]
 pub struct LogisticBandit {
+    inner: Locked<Inner>,
+}
+
+struct Inner {
     arms: ArmIndex,
     state: LogisticState,
     seeds: SeedStream,
@@ -80,12 +85,11 @@ fn warn_repairs(py: Python<'_>, sampler: &OddsRatioSampler) -> PyResult<()> {
     Ok(())
 }
 
-impl LogisticBandit {
-    /// Indices of `names` (any iterable), rejecting unknown arms.
+impl Inner {
+    /// Indices of `names` (a list of arms, not a string), rejecting unknown arms.
     fn positions(&self, names: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
         let mut out = Vec::new();
-        for name in names.try_iter()? {
-            let name = name?;
+        for name in convert::arm_list("action_list", names)? {
             match self.arms.get(&name)? {
                 Some(i) => out.push(i),
                 None => return err(format!("unknown arm {}", name.repr()?)),
@@ -97,6 +101,14 @@ impl LogisticBandit {
     fn arms_at(&self, py: Python<'_>, positions: &[usize]) -> PyResult<ArmIndex> {
         let names = PyList::new(py, positions.iter().map(|&i| self.arms.name(py, i)))?;
         ArmIndex::from_list(py, names.as_any())
+    }
+}
+
+impl LogisticBandit {
+    fn wrap(inner: Inner) -> Self {
+        LogisticBandit {
+            inner: Locked::new(inner),
+        }
     }
 
     fn sigma_array<'py>(
@@ -120,43 +132,40 @@ impl LogisticBandit {
         seed: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let arms = match action_list.filter(|a| !a.is_none()) {
-            Some(list) if list.is_instance_of::<PyString>() => {
-                return err(format!(
-                    "action_list must be a list of names, got the string {}",
-                    list.repr()?
-                ));
+            Some(list) => {
+                let names = PyList::new(py, convert::arm_list("action_list", list)?)?;
+                ArmIndex::from_list(py, names.as_any())?
             }
-            Some(list) => ArmIndex::from_list(py, list)?,
             None => ArmIndex::new(py),
         };
         let state = state_from(mu, sigma_inv, arms.len())?;
         let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
-        Ok(LogisticBandit {
+        Ok(Self::wrap(Inner {
             arms,
             state,
             seeds: SeedStream::new(seed),
-        })
+        }))
     }
 
     /// Log-odds ratios against the reference, then the reference's log-odds (a copy).
     #[getter]
     fn mu<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        PyArray1::from_vec(py, self.state.mu.clone())
+        PyArray1::from_vec(py, self.inner.lock(py).state.mu.clone())
     }
 
     /// The posterior precision (a copy).
     #[getter]
     fn sigma_inv<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
-        Self::sigma_array(py, &self.state)
+        Self::sigma_array(py, &self.inner.lock(py).state)
     }
 
     #[getter]
     fn action_list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.arms.to_list(py)
+        self.inner.lock(py).arms.to_list(py)
     }
 
     fn get_models<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.arms.to_list(py)
+        self.inner.lock(py).arms.to_list(py)
     }
 
     /// `(mu, sigma_inv)` re-expressed for `action_list` (known arms, last = reference);
@@ -167,111 +176,124 @@ impl LogisticBandit {
         py: Python<'py>,
         action_list: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        let me = self.inner.lock(py);
         let positions = match action_list.filter(|a| !a.is_none()) {
-            Some(list) => self.positions(list)?,
+            Some(list) => me.positions(list)?,
             None => Vec::new(),
         };
         if positions.is_empty() {
             return PyTuple::new(py, [py.None(), py.None()]);
         }
-        let s = self.state.get_par(&positions).map_err(value_error)?;
+        let s = me.state.get_par(&positions).map_err(value_error)?;
+        drop(me);
         let mu = PyArray1::from_vec(py, s.mu.clone()).into_any();
         let sigma = Self::sigma_array(py, &s)?.into_any();
         PyTuple::new(py, [mu, sigma])
     }
 
     /// Replace the state by `get_par(action_list)`.
-    fn transform(&mut self, py: Python<'_>, action_list: &Bound<'_, PyAny>) -> PyResult<()> {
-        let positions = self.positions(action_list)?;
-        let state = self.state.transform(&positions).map_err(value_error)?;
-        self.arms = self.arms_at(py, &positions)?;
-        self.state = state;
+    fn transform(&self, py: Python<'_>, action_list: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut me = self.inner.lock(py);
+        let positions = me.positions(action_list)?;
+        let state = me.state.transform(&positions).map_err(value_error)?;
+        me.arms = me.arms_at(py, &positions)?;
+        me.state = state;
         Ok(())
     }
 
     /// Drop one arm; the reference stays unless it is the one dropped (then the last remaining
     /// arm becomes the reference).
-    fn delete(&mut self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(index) = self.arms.get(name)? else {
+    fn delete(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut me = self.inner.lock(py);
+        let Some(index) = me.arms.get(name)? else {
             return err(format!("unknown arm {}", name.repr()?));
         };
-        let state = self.state.delete(index).map_err(value_error)?;
-        let kept: Vec<usize> = (0..self.arms.len()).filter(|&i| i != index).collect();
-        self.arms = self.arms_at(py, &kept)?;
-        self.state = state;
+        let state = me.state.delete(index).map_err(value_error)?;
+        let kept: Vec<usize> = (0..me.arms.len()).filter(|&i| i != index).collect();
+        me.arms = me.arms_at(py, &kept)?;
+        me.state = state;
         Ok(())
     }
 
     /// Absorb `obs` (name -> [total, success]): ORTS if `odds_ratios_only`, else Full-TS.
-    /// All-or-nothing: every entry is validated before anything changes.
-    #[pyo3(signature = (obs, odds_ratios_only=true, remove_not_observed=false, decay=0.0))]
+    /// All-or-nothing: every entry is validated before anything changes. The lock is held
+    /// across the whole update (the solve runs with the GIL released), so concurrent updates
+    /// apply one after the other.
+    #[pyo3(signature = (obs, odds_ratios_only=None, remove_not_observed=None, decay=None))]
     fn update(
-        slf: &Bound<'_, Self>,
+        &self,
+        py: Python<'_>,
         obs: &Bound<'_, PyAny>,
-        odds_ratios_only: bool,
-        remove_not_observed: bool,
-        decay: f64,
+        odds_ratios_only: Option<&Bound<'_, PyAny>>,
+        remove_not_observed: Option<&Bound<'_, PyAny>>,
+        decay: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let py = slf.py();
-        let (keys, pairs) = convert::count_obs(obs)?;
-        convert::decay(decay)?;
-        let (state, batch) = {
-            let me = slf.borrow();
-            let mut batch = Vec::with_capacity(keys.len());
-            for (key, &(total, success)) in keys.iter().zip(&pairs) {
-                batch.push(ArmCounts {
-                    known: me.arms.get(key)?,
-                    total,
-                    success,
-                });
-            }
-            (me.state.clone(), batch)
+        let flag = |what: &str, v: Option<&Bound<'_, PyAny>>, default: bool| {
+            v.map_or(Ok(default), |v| convert::flag_setting(what, v))
         };
         let opts = UpdateOptions {
-            odds_ratios_only,
-            remove_not_observed,
-            decay,
+            odds_ratios_only: flag("odds_ratios_only", odds_ratios_only, true)?,
+            remove_not_observed: flag("remove_not_observed", remove_not_observed, false)?,
+            decay: match decay {
+                Some(d) => convert::decay(convert::number_setting("decay", d)?)?,
+                None => 0.0,
+            },
         };
+        let (keys, pairs) = convert::count_obs(obs)?;
+        let mut guard = self.inner.lock(py);
+        let me = &mut *guard;
+        let mut batch = Vec::with_capacity(keys.len());
+        for (key, &(total, success)) in keys.iter().zip(&pairs) {
+            batch.push(ArmCounts {
+                known: me.arms.get(key)?,
+                total,
+                success,
+            });
+        }
+        let names: Vec<String> = keys.iter().map(label).collect();
+        let state = &me.state;
         let result = py
-            .detach(|| state.update(&batch, opts))
+            .detach(|| state.update(&batch, opts, &|b| names[b].clone()))
             .map_err(value_error)?;
         let Some((new_state, slots)) = result else {
             return Ok(());
         };
-        let mut me = slf.borrow_mut();
-        let names = PyList::empty(py);
+        let order = PyList::empty(py);
         for slot in slots {
             match slot {
-                Slot::Known(i) => names.append(me.arms.name(py, i))?,
-                Slot::New(b) => names.append(&keys[b])?,
+                Slot::Known(i) => order.append(me.arms.name(py, i))?,
+                Slot::New(b) => order.append(&keys[b])?,
             }
         }
-        me.arms = ArmIndex::from_list(py, names.as_any())?;
+        me.arms = ArmIndex::from_list(py, order.as_any())?;
         me.state = new_state;
         Ok(())
     }
 
     /// Probability that each requested arm has the highest success probability.
-    #[pyo3(signature = (action_list=None, draw=None, aggressive=1.0, seed=None, method="mc"))]
+    #[pyo3(signature = (action_list=None, draw=None, aggressive=None, seed=None, method=None))]
     fn win_prop<'py>(
-        slf: &Bound<'py, Self>,
+        &self,
+        py: Python<'py>,
         action_list: Option<&Bound<'py, PyAny>>,
         draw: Option<&Bound<'py, PyAny>>,
-        aggressive: f64,
+        aggressive: Option<&Bound<'py, PyAny>>,
         seed: Option<&Bound<'py, PyAny>>,
-        method: &str,
+        method: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let py = slf.py();
         let draws = match draw {
             Some(d) => convert::draws(d)?,
             None => 100_000,
         };
-        let g = convert::aggressive(aggressive)?;
+        let g = match aggressive {
+            Some(a) => convert::aggressive(convert::number_setting("aggressive", a)?)?,
+            None => 1.0,
+        };
         let per_call = convert::seed(seed)?;
-        let method = convert::method(method)?;
-        // Copy what the kernel needs, then let go of the object before releasing the GIL.
+        let method = convert::method_or_mc(method)?;
+        // Copy what the kernel needs; the lock is not held while it runs.
         let (req, sampler, seed) = {
-            let mut me = slf.borrow_mut();
+            let mut me = self.inner.lock(py);
             let req = split_requested(py, &me.arms, action_list)?;
             if !req.needs_kernel() {
                 (req, None, 0)
@@ -308,57 +330,61 @@ impl LogisticBandit {
     /// The arm one joint posterior draw picks (n=1), or the n best of that draw, best first.
     #[pyo3(signature = (n=None, seed=None))]
     fn select<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         n: Option<&Bound<'py, PyAny>>,
         seed: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let per_call = convert::seed(seed)?;
-        let n = select_count(n, self.arms.len())?;
-        if self.arms.len() == 1 {
-            return ranked(py, &self.arms, &[0.0], n);
+        let mut me = self.inner.lock(py);
+        let n = select_count(n, me.arms.len())?;
+        if me.arms.len() == 1 {
+            return ranked(py, &me.arms, &[0.0], n);
         }
-        let sampler = odds_ratio_sampler(&self.state).map_err(value_error)?;
+        let sampler = odds_ratio_sampler(&me.state).map_err(value_error)?;
         warn_repairs(py, &sampler)?;
-        let seed = per_call.unwrap_or_else(|| self.seeds.next_seed());
+        let seed = per_call.unwrap_or_else(|| me.seeds.next_seed());
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let values = montecarlo::sample_mvn(&sampler.mean, &sampler.chol_lower, &mut rng);
-        ranked(py, &self.arms, &values, n)
+        ranked(py, &me.arms, &values, n)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let k = self.arms.len();
+        let me = self.inner.lock(py);
+        let k = me.arms.len();
         let reference = if k == 0 {
             "None".to_string()
         } else {
-            self.arms.name(py, k - 1).repr()?.to_string()
+            me.arms.name(py, k - 1).repr()?.to_string()
         };
         Ok(format!("LogisticBandit(arms={k}, reference={reference})"))
     }
 
     /// This model as a banditkit file (docs/format.md); labels must be str or int.
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        crate::persist::logistic_to_bytes(py, &self.arms, &self.state, &self.seeds)
+        let me = self.inner.lock(py);
+        crate::persist::logistic_to_bytes(py, &me.arms, &me.state, &me.seeds)
     }
 
     /// The model saved by `to_bytes` (either backend); `banditkit.FormatError` if invalid.
     #[classmethod]
     fn from_bytes(cls: &Bound<'_, PyType>, data: &Bound<'_, PyAny>) -> PyResult<Self> {
         let (arms, state, seeds) = crate::persist::logistic_from_bytes(cls.py(), data)?;
-        Ok(LogisticBandit { arms, state, seeds })
+        Ok(Self::wrap(Inner { arms, state, seeds }))
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let bytes = slf.borrow().to_bytes(slf.py())?;
+        let bytes = slf.get().to_bytes(slf.py())?;
         crate::persist::reduce(slf.as_any(), bytes)
     }
 
     fn __copy__(&self, py: Python<'_>) -> Self {
-        LogisticBandit {
-            arms: self.arms.clone_ref(py),
-            state: self.state.clone(),
-            seeds: self.seeds.clone(),
-        }
+        let me = self.inner.lock(py);
+        Self::wrap(Inner {
+            arms: me.arms.clone_ref(py),
+            state: me.state.clone(),
+            seeds: me.seeds.clone(),
+        })
     }
 
     fn __deepcopy__(&self, py: Python<'_>, _memo: &Bound<'_, PyAny>) -> Self {

@@ -3,7 +3,7 @@
 use crate::arms::ArmIndex;
 use crate::convert::err;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList};
 
 /// The requested arms, split into observed (tracked, by index) and unobserved (labels only).
 pub struct Requested {
@@ -28,15 +28,8 @@ pub fn split_requested(
             }
         }
         Some(list) => {
-            if list.is_instance_of::<PyString>() {
-                return err(format!(
-                    "action_list must be a list of names, got the string {}",
-                    list.repr()?
-                ));
-            }
             let seen = PyDict::new(py);
-            for name in list.try_iter()? {
-                let name = name?;
+            for name in crate::convert::arm_list("action_list", list)? {
                 if seen.contains(&name)? {
                     continue; // a repeated name is one arm
                 }
@@ -89,7 +82,7 @@ pub fn select_count(n: Option<&Bound<'_, PyAny>>, n_arms: usize) -> PyResult<usi
     }
     let n = match n.filter(|n| !n.is_none()) {
         None => 1,
-        Some(obj) => crate::convert::positive_int("n", obj)? as usize,
+        Some(obj) => crate::convert::positive_int_setting("n", obj)? as usize,
     };
     if n > n_arms {
         return err(format!(

@@ -28,6 +28,14 @@ pub const RESIDUAL_TOL: f64 = 1e-7;
 pub const DOWNDATE_TOL: f64 = 1e-2;
 /// Keep `inv_scale` within these bounds by folding it into `m`.
 const SCALE_LIMIT: f64 = 1e100;
+/// [`ArmState::try_add`] updates in place, without a trial copy, when the state's magnitude
+/// bound is at most `SAFE_STATE`, the context and reward at most `SAFE_INPUT` in absolute value
+/// and `gamma` at least `SAFE_GAMMA`: then every intermediate stays below about
+/// `d^4 * 1e183`, far from overflow (each Sherman-Morrison term is bounded by Cauchy-Schwarz,
+/// `u_i^2 <= (A^-1)_ii x^T A^-1 x`, and a downdate's growth by `1 / DOWNDATE_TOL`).
+const SAFE_STATE: f64 = 1e30;
+const SAFE_INPUT: f64 = 1e15;
+const SAFE_GAMMA: f64 = 1e-30;
 
 /// Hyper-parameters shared by every arm of a policy (validated by the policy).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,6 +68,8 @@ pub struct ArmState {
     a_scale: f64,
     queued_x: Vec<f64>,
     queued_w: Vec<f64>,
+    /// Upper bound on the diagonal the queued terms add to `A`.
+    queued_diag: f64,
     b: Vec<f64>,
     m: Vec<f64>,
     inv_scale: f64,
@@ -67,6 +77,8 @@ pub struct ArmState {
     hist_x: Vec<f64>,
     hist_r: Vec<f64>,
     hist_head: usize,
+    /// Upper bound on `|x_i|` and `|r|` over the windowed history.
+    hist_max: f64,
     pulls: u64,
     since_refactor: u64,
     refactors: u64,
@@ -106,6 +118,7 @@ impl ArmState {
             a_scale: 1.0,
             queued_x: Vec::with_capacity(2 * CHECK_EVERY as usize * d),
             queued_w: Vec::with_capacity(2 * CHECK_EVERY as usize),
+            queued_diag: 0.0,
             b: vec![0.0; d],
             m,
             inv_scale: 1.0,
@@ -113,6 +126,7 @@ impl ArmState {
             hist_x: Vec::new(),
             hist_r: Vec::new(),
             hist_head: 0,
+            hist_max: 0.0,
             pulls: 0,
             since_refactor: 0,
             refactors: 0,
@@ -163,7 +177,65 @@ impl ArmState {
         out.iter_mut().for_each(|v| *v *= self.inv_scale);
     }
 
-    /// Adds observation `(x, r)`.
+    /// Adds observation `(x, r)` if the new state is finite; otherwise returns false and
+    /// leaves the arm exactly as it was. In place when the magnitudes make overflow impossible
+    /// (see [`SAFE_STATE`]), else on a trial copy that is kept only if it is finite.
+    pub fn try_add(&mut self, x: &[f64], r: f64) -> bool {
+        let input = x.iter().fold(r.abs(), |m, v| m.max(v.abs()));
+        if input <= SAFE_INPUT && self.cfg.gamma >= SAFE_GAMMA && self.magnitude() <= SAFE_STATE {
+            self.add(x, r);
+            return true;
+        }
+        let mut trial = self.clone();
+        trial.add(x, r);
+        if !trial.is_finite() {
+            return false;
+        }
+        *self = trial;
+        true
+    }
+
+    /// An upper bound (up to rounding) on the absolute value of every stored number: `A` and
+    /// `A^{-1}` are positive semidefinite, so no entry exceeds the largest diagonal one.
+    pub fn magnitude(&self) -> f64 {
+        let d = self.cfg.n_features;
+        let max_abs = |v: &[f64]| v.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+        let diag = |p: &[f64]| (0..d).fold(0.0_f64, |m, i| m.max(p[row_start(d, i)].abs()));
+        let gram = self.a_scale.abs() * diag(&self.a) + self.queued_diag;
+        let inv = self.inv_scale * diag(&self.m);
+        // NaN compares false everywhere, so fold it in explicitly.
+        let all = [
+            max_abs(&self.b),
+            max_abs(&self.theta),
+            gram,
+            inv,
+            self.hist_max,
+        ];
+        if all.iter().any(|v| v.is_nan()) {
+            return f64::INFINITY;
+        }
+        all.into_iter().fold(0.0, f64::max)
+    }
+
+    /// Every stored number is finite.
+    pub fn is_finite(&self) -> bool {
+        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        finite(&self.a)
+            && finite(&self.m)
+            && finite(&self.b)
+            && finite(&self.theta)
+            && finite(&self.queued_x)
+            && finite(&self.queued_w)
+            && finite(&self.hist_x)
+            && finite(&self.hist_r)
+            && self.a_scale.is_finite()
+            && self.inv_scale.is_finite()
+            && self.inv_scale > 0.0
+            && self.magnitude().is_finite()
+    }
+
+    /// Adds observation `(x, r)` without checking that the result is finite (see
+    /// [`ArmState::try_add`]).
     pub fn add(&mut self, x: &[f64], r: f64) {
         let d = self.cfg.n_features;
         if self.cfg.window_size > 0 && self.hist_r.len() == self.cfg.window_size {
@@ -248,6 +320,9 @@ impl ArmState {
 
     fn push_history(&mut self, x: &[f64], r: f64) {
         let d = self.cfg.n_features;
+        self.hist_max = x
+            .iter()
+            .fold(self.hist_max.max(r.abs()), |m, v| m.max(v.abs()));
         if self.hist_r.len() < self.cfg.window_size {
             self.hist_x.extend_from_slice(x);
             self.hist_r.push(r);
@@ -265,6 +340,7 @@ impl ArmState {
         }
         self.queued_w.push(w);
         self.queued_x.extend_from_slice(x);
+        self.queued_diag += w.abs() * x.iter().fold(0.0_f64, |m, v| m.max(v * v));
     }
 
     /// Applies the pending scale and rank-1 terms to `A` in one pass over it.
@@ -277,6 +353,7 @@ impl ArmState {
         self.a_scale = 1.0;
         self.queued_w.clear();
         self.queued_x.clear();
+        self.queued_diag = 0.0;
     }
 
     /// `||A u - x|| / ||x||` with `u = inv_scale * raw_u`.
@@ -299,18 +376,24 @@ impl ArmState {
     }
 
     /// Rebuilds `A^{-1}` and `theta` from the exact `A` by Cholesky. Returns false (keeping
-    /// the current inverse) if `A` is not numerically positive definite.
+    /// the current inverse) if `A` is not numerically positive definite or its inverse is not
+    /// finite.
     pub fn refactor(&mut self) -> bool {
         self.flush_gram();
         let d = self.cfg.n_features;
-        let Some(l) = cholesky_lower(&unpack(&self.a, d), d) else {
+        let rebuilt = cholesky_lower(&unpack(&self.a, d), d).and_then(|l| {
+            let m = inverse_from_cholesky(&l, d);
+            let mut theta = vec![0.0; d];
+            sym_matvec(&m, &self.b, &mut theta);
+            let finite = m.iter().chain(&theta).all(|v| v.is_finite());
+            finite.then_some((m, theta))
+        });
+        let Some((m, theta)) = rebuilt else {
             self.since_refactor = 0;
             return false;
         };
-        self.m = inverse_from_cholesky(&l, d);
+        self.m = m;
         self.inv_scale = 1.0;
-        let mut theta = std::mem::take(&mut self.theta);
-        sym_matvec(&self.m, &self.b, &mut theta);
         self.theta = theta;
         self.since_refactor = 0;
         self.refactors += 1;
@@ -396,7 +479,8 @@ impl ArmState {
         }
     }
 
-    /// Rebuilds an arm from a snapshot; `None` if the lengths do not fit `cfg`.
+    /// Rebuilds an arm from a snapshot; `None` if the lengths do not fit `cfg` or a number is
+    /// not finite.
     pub fn from_snapshot(cfg: ArmConfig, s: ArmSnapshot) -> Option<Self> {
         let d = cfg.n_features;
         let p = packed_len(d);
@@ -417,26 +501,33 @@ impl ArmState {
             return None;
         }
         // Built directly (no fresh arm first): loading a big model is one copy of its arrays.
-        let hist_head = 0; // the window is stored oldest first
-        Some(ArmState {
+        let hist_max = s
+            .hist_x
+            .iter()
+            .chain(&s.hist_r)
+            .fold(0.0_f64, |m, v| m.max(v.abs()));
+        let arm = ArmState {
             cfg,
             a: s.gram_packed,
             a_scale: 1.0,
             queued_x: Vec::with_capacity(2 * CHECK_EVERY as usize * d),
             queued_w: Vec::with_capacity(2 * CHECK_EVERY as usize),
+            queued_diag: 0.0,
             b: s.b,
             m: s.a_inv_packed,
             inv_scale: s.a_inv_scale,
             theta: s.theta,
             hist_x: s.hist_x,
             hist_r: s.hist_r,
-            hist_head,
+            hist_head: 0, // the window is stored oldest first
+            hist_max,
             pulls: s.pulls,
             since_refactor: s.since_refactor,
             refactors: s.refactors,
             scratch: vec![0.0; d],
             scratch2: vec![0.0; d],
-        })
+        };
+        arm.is_finite().then_some(arm)
     }
 }
 

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::arm::{ArmConfig, ArmState};
 use crate::bail;
-use crate::error::Result;
+use crate::error::{BanditError, Result};
 use crate::normal::standard_normal;
 use crate::rng::Xoshiro256PlusPlus;
 
@@ -233,18 +233,6 @@ impl LinearPolicy {
     pub fn config(&self) -> &ArmConfig {
         &self.cfg
     }
-    /// An arm-less policy with the same settings: a cheap stand-in while the real one is moved
-    /// out (e.g. to run with the GIL released).
-    pub fn placeholder(&self) -> LinearPolicy {
-        LinearPolicy {
-            cfg: self.cfg,
-            scoring: self.scoring,
-            seed: self.seed,
-            events: self.events,
-            arms: Vec::new(),
-            scores: Vec::new(),
-        }
-    }
     pub fn scoring(&self) -> Scoring {
         self.scoring
     }
@@ -326,15 +314,31 @@ impl LinearPolicy {
         Ok(())
     }
 
-    /// One observation for one arm.
-    pub fn update(&mut self, arm: usize, x: &[f64], reward: f64) -> Result<()> {
+    /// One observation for one arm. Rejected, with nothing changed, if the arm's new state
+    /// would not be finite (the message names the arm by `name(arm)`).
+    pub fn update(
+        &mut self,
+        arm: usize,
+        x: &[f64],
+        reward: f64,
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
         self.validate_update(arm, x, reward)?;
-        Arc::make_mut(&mut self.arms[arm]).add(x, reward);
+        if !Arc::make_mut(&mut self.arms[arm]).try_add(x, reward) {
+            return Err(BanditError::overflow(&name(arm)));
+        }
         Ok(())
     }
 
-    /// Sequential updates from a row-major batch; all validated before any is applied.
-    pub fn partial_fit(&mut self, x: &[f64], arms: &[usize], rewards: &[f64]) -> Result<()> {
+    /// Sequential updates from a row-major batch; all validated before any is applied, and
+    /// all-or-nothing: if one would make an arm's state non-finite, nothing changes.
+    pub fn partial_fit(
+        &mut self,
+        x: &[f64],
+        arms: &[usize],
+        rewards: &[f64],
+        name: &dyn Fn(usize) -> String,
+    ) -> Result<()> {
         let d = self.cfg.n_features;
         let n = validate_batch(x, d)?;
         if arms.len() != n || rewards.len() != n {
@@ -350,9 +354,16 @@ impl LinearPolicy {
         if let Some(i) = rewards.iter().position(|r| !r.is_finite()) {
             bail!("rewards must be finite, got {} at index {i}", rewards[i]);
         }
+        // Copy-on-write: each arm the batch touches is copied once, the originals kept until
+        // every row has gone in.
+        let mut updated = self.arms.clone();
         for i in 0..n {
-            Arc::make_mut(&mut self.arms[arms[i]]).add(&x[i * d..(i + 1) * d], rewards[i]);
+            let k = arms[i];
+            if !Arc::make_mut(&mut updated[k]).try_add(&x[i * d..(i + 1) * d], rewards[i]) {
+                return Err(BanditError::overflow(&name(k)));
+            }
         }
+        self.arms = updated;
         Ok(())
     }
 

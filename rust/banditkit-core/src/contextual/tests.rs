@@ -111,6 +111,7 @@ fn predict_equals_repeated_select_for_any_thread_count() {
             &x[..300 * d],
             &(0..300).map(|i| i % 4).collect::<Vec<_>>(),
             &r[..300],
+            &idx,
         )
         .unwrap();
         let batch = &x[300 * d..];
@@ -136,15 +137,15 @@ fn predict_equals_repeated_select_for_any_thread_count() {
 fn rejected_calls_change_nothing() {
     let d = 3;
     let mut p = LinearPolicy::new(cfg(d, 0, 1.0), Scoring::Ts { v: 1.0 }, 2, 7).unwrap();
-    p.update(0, &[1.0, 2.0, 3.0], 1.0).unwrap();
+    p.update(0, &[1.0, 2.0, 3.0], 1.0, &idx).unwrap();
     let before = (p.events(), p.arm(0).theta().to_vec(), p.arm(0).a_inv());
     assert!(p.select(&[1.0, f64::NAN, 0.0], None).is_err());
     assert!(p.select(&[1.0, 0.0], None).is_err());
     assert!(p.select(&[1.0, 0.0, 0.0], Some(&[])).is_err());
-    assert!(p.update(0, &[1.0, 0.0, 0.0], f64::INFINITY).is_err());
-    assert!(p.update(5, &[1.0, 0.0, 0.0], 0.0).is_err());
+    assert!(p.update(0, &[1.0, 0.0, 0.0], f64::INFINITY, &idx).is_err());
+    assert!(p.update(5, &[1.0, 0.0, 0.0], 0.0, &idx).is_err());
     assert!(p
-        .partial_fit(&[1.0, 0.0, 0.0, 1.0, 2.0, 3.0], &[0, 9], &[0.0, 1.0])
+        .partial_fit(&[1.0, 0.0, 0.0, 1.0, 2.0, 3.0], &[0, 9], &[0.0, 1.0], &idx)
         .is_err());
     assert_eq!(
         before,
@@ -173,4 +174,73 @@ fn snapshot_round_trip() {
     for (a, b) in back.theta().iter().zip(arm.theta()) {
         assert!((a - b).abs() < 1e-12);
     }
+}
+
+fn idx(k: usize) -> String {
+    format!("arm{k}")
+}
+
+/// Every arm's state and the event counter, to compare before and after a rejected call.
+fn fingerprint(p: &LinearPolicy) -> (u64, Vec<ArmSnapshot>) {
+    (
+        p.events(),
+        (0..p.n_arms()).map(|k| p.arm(k).snapshot()).collect(),
+    )
+}
+
+#[test]
+fn updates_that_would_overflow_are_rejected_without_change() {
+    let d = 4;
+    let (x, r) = contexts(40, d, 6);
+    for (window, gamma) in [(0, 1.0), (5, 1.0), (0, 0.9), (6, 0.95)] {
+        let mut p =
+            LinearPolicy::new(cfg(d, window, gamma), Scoring::Ucb { alpha: 1.0 }, 2, 3).unwrap();
+        let arms: Vec<usize> = (0..40).map(|i| i % 2).collect();
+        p.partial_fit(&x, &arms, &r, &idx).unwrap();
+        let before = fingerprint(&p);
+        // A context of 1e200: x x^T overflows.
+        let e = p.update(1, &[1e200, 0.0, 1.0, 0.0], 1.0, &idx).unwrap_err();
+        assert_eq!(
+            e.0,
+            "update would make the state of arm 'arm1' non-finite (overflow)"
+        );
+        assert_eq!(fingerprint(&p), before);
+        // A reward of 1e308 may pass once (with forgetting, theta's step overflows already);
+        // twice overflows b. A rejection changes nothing.
+        let before = fingerprint(&p);
+        if p.update(0, &[1.0, 1.0, 0.0, 0.0], 1e308, &idx).is_err() {
+            assert_eq!(fingerprint(&p), before);
+        }
+        let before = fingerprint(&p);
+        assert!(p.update(0, &[1.0, 1.0, 0.0, 0.0], 1e308, &idx).is_err());
+        assert_eq!(fingerprint(&p), before);
+        // A batch is all-or-nothing: the good rows before the bad one do not stay.
+        let batch = [0.5, 0.5, 0.5, 0.5, 1e200, 0.0, 0.0, 0.0];
+        assert!(p.partial_fit(&batch, &[1, 1], &[1.0, 1.0], &idx).is_err());
+        assert_eq!(fingerprint(&p), before);
+        assert!(p.arm(0).is_finite() && p.arm(1).is_finite());
+    }
+}
+
+#[test]
+fn large_but_safe_values_take_the_trial_path_and_stay_exact() {
+    // Magnitudes past the in-place bound go through a trial copy; the result must equal a plain
+    // `add` bit for bit.
+    let d = 3;
+    let mut checked = ArmState::new(cfg(d, 0, 1.0));
+    let mut plain = checked.clone();
+    for (x, r) in [([1e20, 0.0, 1.0], 1e20), ([0.0, 1.0, 1.0], 2.0)] {
+        assert!(checked.try_add(&x, r));
+        plain.add(&x, r);
+    }
+    assert_eq!(checked.snapshot(), plain.snapshot());
+}
+
+#[test]
+fn restored_state_must_be_finite() {
+    let d = 2;
+    let arm = ArmState::new(cfg(d, 0, 1.0));
+    let mut snap = arm.snapshot();
+    snap.theta[0] = f64::NAN;
+    assert!(ArmState::from_snapshot(*arm.config(), snap).is_none());
 }

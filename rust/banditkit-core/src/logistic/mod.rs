@@ -23,6 +23,9 @@ pub use sampler::{odds_ratio_sampler, OddsRatioSampler};
 
 /// Relative asymmetry accepted in a user-supplied `sigma_inv`.
 pub const SYMMETRY_TOL: f64 = 1e-9;
+/// Negative eigenvalue, relative to the largest entry, accepted in a user-supplied `sigma_inv`
+/// (rounding in a saved or re-expressed precision; an indefinite matrix is far beyond it).
+pub const PSD_TOL: f64 = 1e-9;
 
 /// `(mu, sigma_inv)` over K arms, `sigma_inv` row-major K x K.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -57,7 +60,8 @@ pub struct UpdateOptions {
 
 impl LogisticState {
     /// A state from user input: `sigma_inv` must be K x K, everything finite, `sigma_inv`
-    /// symmetric to `SYMMETRY_TOL` relative to its largest entry.
+    /// symmetric to `SYMMETRY_TOL` relative to its largest entry and positive semidefinite up
+    /// to rounding (no eigenvalue below `-PSD_TOL` times the largest entry).
     pub fn new(mu: Vec<f64>, sigma_inv: Vec<f64>) -> Result<Self> {
         let k = mu.len();
         if sigma_inv.len() != k * k {
@@ -72,6 +76,15 @@ impl LogisticState {
                 if (sigma_inv[i * k + j] - sigma_inv[j * k + i]).abs() > SYMMETRY_TOL * scale {
                     bail!("sigma_inv must be symmetric");
                 }
+            }
+        }
+        if k > 0 && cholesky_lower(&sigma_inv, k).is_none() {
+            let (values, _) = sym_eigen(&sigma_inv, k);
+            if values[0] < -PSD_TOL * scale {
+                bail!(
+                    "sigma_inv must be positive semidefinite, got an eigenvalue of {}",
+                    values[0]
+                );
             }
         }
         Ok(LogisticState { mu, sigma_inv })
@@ -96,6 +109,8 @@ impl LogisticState {
     }
 
     /// One update. Arms with total 0 are ignored; if none remain, `None` (nothing changes).
+    /// An update whose new state would not be finite is rejected, naming the first observed
+    /// arm by `name(position in batch)`.
     /// Otherwise the new state and where each of its arms comes from: new arms (in batch
     /// order), known arms not observed (current order; dropped with `remove_not_observed`),
     /// observed known arms (batch order), the last being the new reference.
@@ -103,6 +118,7 @@ impl LogisticState {
         &self,
         batch: &[ArmCounts],
         opts: UpdateOptions,
+        name: &dyn Fn(usize) -> String,
     ) -> Result<Option<(LogisticState, Vec<Slot>)>> {
         crate::gaussian::check_decay(opts.decay)?;
         let k_old = self.k();
@@ -173,6 +189,9 @@ impl LogisticState {
         }
         symmetrize(&mut sigma_inv, k);
         let sigma_inv = nearest_psd(&sigma_inv, k);
+        if !w.iter().chain(&sigma_inv).all(|v| v.is_finite()) {
+            return Err(crate::BanditError::overflow(&name(rows[0])));
+        }
         let slots = new
             .iter()
             .map(|&b| Slot::New(b))

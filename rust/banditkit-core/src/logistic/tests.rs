@@ -8,6 +8,10 @@ fn counts(known: Option<usize>, total: f64, success: f64) -> ArmCounts {
     }
 }
 
+fn pos(b: usize) -> String {
+    format!("batch{b}")
+}
+
 const ORTS: UpdateOptions = UpdateOptions {
     odds_ratios_only: true,
     remove_not_observed: false,
@@ -31,6 +35,7 @@ fn first_update_is_the_mle_with_fisher_information() {
         .update(
             &[counts(None, 1000.0, 100.0), counts(None, 4000.0, 800.0)],
             ORTS,
+            &pos,
         )
         .unwrap()
         .unwrap();
@@ -49,7 +54,7 @@ fn first_update_is_the_mle_with_fisher_information() {
 fn zero_totals_change_nothing_and_arrangement_is_new_off_on() {
     let s0 = LogisticState::default();
     assert!(s0
-        .update(&[counts(None, 0.0, 0.0)], ORTS)
+        .update(&[counts(None, 0.0, 0.0)], ORTS, &pos)
         .unwrap()
         .is_none());
     let (s1, _) = s0
@@ -60,12 +65,17 @@ fn zero_totals_change_nothing_and_arrangement_is_new_off_on() {
                 counts(None, 100.0, 30.0),
             ],
             ORTS,
+            &pos,
         )
         .unwrap()
         .unwrap();
     // Known arm 1 observed, arm 0 and 2 not, one new arm.
     let (s2, slots) = s1
-        .update(&[counts(Some(1), 50.0, 5.0), counts(None, 60.0, 6.0)], ORTS)
+        .update(
+            &[counts(Some(1), 50.0, 5.0), counts(None, 60.0, 6.0)],
+            ORTS,
+            &pos,
+        )
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -81,6 +91,7 @@ fn zero_totals_change_nothing_and_arrangement_is_new_off_on() {
         .update(
             &[counts(Some(1), 50.0, 5.0), counts(None, 60.0, 6.0)],
             remove,
+            &pos,
         )
         .unwrap()
         .unwrap();
@@ -99,6 +110,7 @@ fn extreme_rates_and_zero_precision_arms_stay_finite() {
                 counts(None, 100000.0, 3.0),
             ],
             ORTS,
+            &pos,
         )
         .unwrap()
         .unwrap();
@@ -120,6 +132,7 @@ fn extreme_rates_and_zero_precision_arms_stay_finite() {
             .update(
                 &[counts(Some(0), 500.0, 50.0), counts(Some(2), 500.0, 60.0)],
                 opts,
+                &pos,
             )
             .unwrap()
             .unwrap();
@@ -143,20 +156,55 @@ fn odds_ratio_precision_is_the_marginal() {
 }
 
 #[test]
+fn user_states_must_be_symmetric_psd() {
+    let eye = vec![1.0, 0.0, 0.0, 1.0];
+    assert!(LogisticState::new(vec![0.0; 2], eye.clone()).is_ok());
+    let neg: Vec<f64> = eye.iter().map(|v| -v).collect();
+    let e = LogisticState::new(vec![0.0; 2], neg).unwrap_err();
+    assert!(e.0.starts_with("sigma_inv must be positive semidefinite"));
+    // Singular, with a rounding-level negative eigenvalue: accepted.
+    let v = [0.6, 0.8];
+    let mut singular: Vec<f64> = (0..4).map(|i| 1e6 * v[i / 2] * v[i % 2]).collect();
+    singular[3] -= 1e-8;
+    assert!(LogisticState::new(vec![0.0; 2], singular).is_ok());
+    assert!(LogisticState::new(vec![f64::NAN, 0.0], eye.clone()).is_err());
+    assert!(LogisticState::new(vec![0.0; 2], vec![1.0, 0.5, 0.0, 1.0]).is_err());
+}
+
+#[test]
+fn update_that_overflows_is_rejected() {
+    // A precision near f64::MAX plus the Fisher information of huge counts overflows.
+    let big = LogisticState::new(vec![0.0; 2], vec![1.7e308, 0.0, 0.0, 1.7e308]).unwrap();
+    let full = UpdateOptions {
+        odds_ratios_only: false,
+        ..ORTS
+    };
+    let e = big
+        .update(
+            &[counts(Some(0), 1e308, 5e307), counts(Some(1), 1e308, 5e307)],
+            full,
+            &pos,
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.0,
+        "update would make the state of arm 'batch0' non-finite (overflow)"
+    );
+}
+
+#[test]
 fn sampler_repairs_or_fails_as_specified() {
     // Covariance block with a small negative eigenvalue: repaired by a few increments.
-    let s = LogisticState::new(
-        vec![0.0; 3],
-        vec![1.0, 0.0, 0.0, 0.0, -200.0, 0.0, 0.0, 0.0, 1.0],
-    )
-    .unwrap();
+    let s = LogisticState {
+        mu: vec![0.0; 3],
+        sigma_inv: vec![1.0, 0.0, 0.0, 0.0, -200.0, 0.0, 0.0, 0.0, 1.0],
+    };
     let sm = odds_ratio_sampler(&s).unwrap();
     assert_eq!(sm.repairs, 5);
-    let s = LogisticState::new(
-        vec![0.0; 3],
-        vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0],
-    )
-    .unwrap();
+    let s = LogisticState {
+        mu: vec![0.0; 3],
+        sigma_inv: vec![1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0],
+    };
     let e = odds_ratio_sampler(&s).unwrap_err();
     assert!(e.0.starts_with(
         "Failed to make covariance matrix positive semidefinite after 100 iterations"

@@ -5,26 +5,33 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 
 use super::LinearBase;
+use crate::convert;
+
+/// The scoring parameter (`alpha`, `v`): a number setting, 1.0 when not given.
+fn parameter(what: &str, v: Option<&Bound<'_, PyAny>>) -> PyResult<f64> {
+    v.map_or(Ok(1.0), |v| convert::number_setting(what, v))
+}
 
 /// LinUCB: score `theta^T x + alpha sqrt(x^T A^{-1} x)`.
-#[pyclass(extends = LinearBase, module = "banditkit_rs")]
+#[pyclass(extends = LinearBase, frozen, module = "banditkit_rs")]
 pub struct LinUCB;
 
 #[pymethods]
 impl LinUCB {
     #[new]
-    #[pyo3(signature = (arms, n_features, alpha=1.0, l2_lambda=1.0, window_size=0, gamma=1.0, seed=None, refactor_every=None))]
+    #[pyo3(signature = (arms, n_features, alpha=None, l2_lambda=None, window_size=None, gamma=None, seed=None, refactor_every=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         arms: &Bound<'_, PyAny>,
-        n_features: i64,
-        alpha: f64,
-        l2_lambda: f64,
-        window_size: i64,
-        gamma: f64,
+        n_features: &Bound<'_, PyAny>,
+        alpha: Option<&Bound<'_, PyAny>>,
+        l2_lambda: Option<&Bound<'_, PyAny>>,
+        window_size: Option<&Bound<'_, PyAny>>,
+        gamma: Option<&Bound<'_, PyAny>>,
         seed: Option<&Bound<'_, PyAny>>,
-        refactor_every: Option<i64>,
+        refactor_every: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
+        let alpha = parameter("alpha", alpha)?;
         let base = LinearBase::build(
             arms,
             n_features,
@@ -50,33 +57,34 @@ impl LinUCB {
 
     #[getter]
     fn alpha(slf: PyRef<'_, Self>) -> f64 {
-        slf.as_super().policy.scoring().parameter()
+        slf.as_super().parameter()
     }
 
     fn __repr__(slf: PyRef<'_, Self>) -> String {
-        repr("LinUCB", "alpha", slf.as_super())
+        slf.as_super().repr(slf.py(), "LinUCB", "alpha")
     }
 }
 
 /// LinTS: score `theta_tilde^T x`, `theta_tilde ~ N(theta, v^2 A^{-1})`.
-#[pyclass(extends = LinearBase, module = "banditkit_rs")]
+#[pyclass(extends = LinearBase, frozen, module = "banditkit_rs")]
 pub struct LinTS;
 
 #[pymethods]
 impl LinTS {
     #[new]
-    #[pyo3(signature = (arms, n_features, v=1.0, l2_lambda=1.0, window_size=0, gamma=1.0, seed=None, refactor_every=None))]
+    #[pyo3(signature = (arms, n_features, v=None, l2_lambda=None, window_size=None, gamma=None, seed=None, refactor_every=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         arms: &Bound<'_, PyAny>,
-        n_features: i64,
-        v: f64,
-        l2_lambda: f64,
-        window_size: i64,
-        gamma: f64,
+        n_features: &Bound<'_, PyAny>,
+        v: Option<&Bound<'_, PyAny>>,
+        l2_lambda: Option<&Bound<'_, PyAny>>,
+        window_size: Option<&Bound<'_, PyAny>>,
+        gamma: Option<&Bound<'_, PyAny>>,
         seed: Option<&Bound<'_, PyAny>>,
-        refactor_every: Option<i64>,
+        refactor_every: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
+        let v = parameter("v", v)?;
         let base = LinearBase::build(
             arms,
             n_features,
@@ -99,11 +107,11 @@ impl LinTS {
 
     #[getter]
     fn v(slf: PyRef<'_, Self>) -> f64 {
-        slf.as_super().policy.scoring().parameter()
+        slf.as_super().parameter()
     }
 
     fn __repr__(slf: PyRef<'_, Self>) -> String {
-        repr("LinTS", "v", slf.as_super())
+        slf.as_super().repr(slf.py(), "LinTS", "v")
     }
 }
 
@@ -119,18 +127,4 @@ pub(super) fn wrap<'py>(
     } else {
         Ok(Bound::new(py, init.add_subclass(LinUCB))?.into_any())
     }
-}
-
-/// `Name(n_arms=.., n_features=.., param=.., l2_lambda=.., window_size=.., gamma=..)`.
-fn repr(name: &str, param: &str, b: &LinearBase) -> String {
-    let c = b.policy.config();
-    format!(
-        "{name}(n_arms={}, n_features={}, {param}={}, l2_lambda={}, window_size={}, gamma={})",
-        b.labels.len(),
-        c.n_features,
-        b.policy.scoring().parameter(),
-        c.l2_lambda,
-        c.window_size,
-        c.gamma
-    )
 }

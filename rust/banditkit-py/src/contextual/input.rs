@@ -1,10 +1,15 @@
-//! Argument conversion for LinUCB / LinTS: contexts (NumPy, lists, float32, strided), batches,
-//! rewards, labels in messages. Errors are `ValueError`.
+//! Argument conversion for LinUCB / LinTS: contexts (NumPy, lists, float32, strided, pandas),
+//! batches, rewards, labels in messages, and the pickled per-arm state. These are data, so every
+//! error is a `ValueError` (docs/validation.md): numbers are real and not booleans, arrays have
+//! an integer or floating dtype.
 use std::borrow::Cow;
 
 use numpy::{AllowTypeChange, PyArrayLike1, PyArrayLike2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::convert;
 
 pub(super) fn verr(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
@@ -14,12 +19,47 @@ pub(super) fn core_err(e: banditkit_core::BanditError) -> PyErr {
     PyValueError::new_err(e.0)
 }
 
-/// A 1-D float64 view of a context (lists, float32, ints accepted).
+/// `obj` if it is a NumPy array of numbers, or a list/tuple whose items are all numbers (not
+/// booleans, not strings), or an array-like (`__array__`) of numbers, converted to an array.
+/// `what` names the argument in the error.
+fn numeric<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    let bad = || verr(format!("{what} of numbers"));
+    if let Some(arr) = convert::numeric_ndarray(obj, bad)? {
+        return Ok(arr.into_any());
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        // Nested lists (a batch) are checked by NumPy's dtype; flat items one by one, so that
+        // `[1.0, True]` is not silently read as `[1.0, 1.0]`.
+        for item in obj.try_iter()? {
+            let item = item?;
+            let nested = item.is_instance_of::<PyList>()
+                || item.is_instance_of::<PyTuple>()
+                || convert::is_ndarray(&item)?;
+            if nested {
+                let np = obj.py().import("numpy")?;
+                let arr = np.call_method1("asarray", (obj,)).map_err(|_| bad())?;
+                return match convert::numeric_ndarray(&arr, bad)? {
+                    Some(a) => Ok(a.into_any()),
+                    None => Err(bad()),
+                };
+            }
+            if convert::data_number(&item).is_none() {
+                return Err(bad());
+            }
+        }
+        return Ok(obj.clone());
+    }
+    Err(bad())
+}
+
+/// A 1-D float64 view of a context (lists, float32, ints, array-likes accepted).
 pub(super) fn context<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<PyArrayLike1<'py, f64, AllowTypeChange>> {
-    obj.extract()
-        .map_err(|_| verr("context must be a 1-D array of numbers"))
+    const WHAT: &str = "context must be a 1-D array";
+    numeric(obj, WHAT)?
+        .extract()
+        .map_err(|_| verr(format!("{WHAT} of numbers")))
 }
 
 pub(super) fn contiguous<'a>(a: &'a PyArrayLike1<'_, f64, AllowTypeChange>) -> Cow<'a, [f64]> {
@@ -31,9 +71,10 @@ pub(super) fn contiguous<'a>(a: &'a PyArrayLike1<'_, f64, AllowTypeChange>) -> C
 
 /// A 2-D batch of contexts as row-major float64 with `d` columns; returns (data, rows).
 pub(super) fn batch(obj: &Bound<'_, PyAny>, d: usize) -> PyResult<(Vec<f64>, usize)> {
-    let arr: PyArrayLike2<'_, f64, AllowTypeChange> = obj
+    const WHAT: &str = "X must be a 2-D array";
+    let arr: PyArrayLike2<'_, f64, AllowTypeChange> = numeric(obj, WHAT)?
         .extract()
-        .map_err(|_| verr("X must be a 2-D array of numbers"))?;
+        .map_err(|_| verr(format!("{WHAT} of numbers")))?;
     let shape = arr.shape();
     if shape[1] != d {
         return Err(verr(format!("X must have {d} columns, got {}", shape[1])));
@@ -52,11 +93,21 @@ pub(super) fn label_repr(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// One reward: a real number, not a boolean or a string.
 pub(super) fn check_reward(reward: &Bound<'_, PyAny>) -> PyResult<f64> {
-    reward.extract::<f64>().map_err(|_| {
+    convert::data_number(reward).ok_or_else(|| {
         verr(format!(
             "reward must be a number, got {}",
             label_repr(reward)
         ))
     })
+}
+
+/// The rewards of a batch: a 1-D array-like of numbers.
+pub(super) fn rewards(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    const WHAT: &str = "rewards must be a 1-D array";
+    let r: PyArrayLike1<'_, f64, AllowTypeChange> = numeric(obj, WHAT)?
+        .extract()
+        .map_err(|_| verr(format!("{WHAT} of numbers")))?;
+    Ok(r.as_array().iter().copied().collect())
 }
