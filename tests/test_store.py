@@ -384,3 +384,40 @@ def test_closed_store_cannot_be_used(store_url):
         s.put_bytes("m", b"x")
     with pytest.raises(Exception):  # noqa: B017 (sqlite3 and psycopg_pool differ)
         s.get_bytes("m")
+
+
+# --- concurrency within a process ---
+
+
+def test_concurrent_first_opens_migrate_once(store_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_put(i: int) -> int:
+        with open_store(store_url) as s:  # a connection of its own, like another process
+            return s.put_bytes(f"m{i}", b"x")
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(open_and_put, range(8))) == [1] * 8
+    with open_store(store_url) as s:
+        assert s.names() == [f"m{i}" for i in range(8)]
+        assert s.schema_version() == schema.LATEST
+
+
+def test_one_store_shared_by_threads_loses_no_update(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.put_bytes("n", b"0")
+
+    def add_one(_: int) -> None:
+        while True:
+            v = store.latest_version("n")
+            count = int(store.get_bytes("n", v))
+            try:
+                store.put_bytes("n", str(count + 1).encode(), expected_version=v)
+                return
+            except VersionConflict:
+                continue
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(add_one, range(40)))
+    assert store.get_bytes("n") == b"40" and store.latest_version("n") == 41

@@ -56,6 +56,21 @@ def check_blob(blob: object) -> bytes:
     return out
 
 
+def metric_filter(
+    name: str | None, operation: str | None, since: float | None, mark: str
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (with `mark` as the placeholder) and parameters of a metrics query."""
+    where, params = [], []
+    for column, value in (("name", name), ("operation", operation)):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            params.append(value)
+    if since is not None:
+        where.append(f"time >= {mark}")
+        params.append(float(since))
+    return (f"WHERE {' AND '.join(where)} " if where else ""), params
+
+
 def seconds(older_than: float | _dt.timedelta) -> float:
     if isinstance(older_than, _dt.timedelta):
         older_than = older_than.total_seconds()

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from banditkit.store import schema
-from banditkit.store.base import Metric, Store, VersionInfo
+from banditkit.store.base import Metric, Store, VersionInfo, metric_filter
 from banditkit.store.errors import ModelNotFound, SchemaError, StoreError, VersionConflict
 from banditkit.store.events import Event, EventRow, from_row
 
@@ -206,15 +206,7 @@ class PostgresStore(Store):
     def _metrics(
         self, name: str | None, operation: str | None, since: float | None
     ) -> list[Metric]:
-        where, params = [], []
-        for column, value in (("name", name), ("operation", operation)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if since is not None:
-            where.append("time >= %s")
-            params.append(float(since))
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        clause, params = metric_filter(name, operation, since, "%s")
         rows = self._query(
             f"SELECT name, operation, time, value FROM bk_metrics {clause}ORDER BY time",
             tuple(params),

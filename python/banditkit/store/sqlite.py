@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from banditkit.store import schema
-from banditkit.store.base import Metric, Store, VersionInfo
+from banditkit.store.base import Metric, Store, VersionInfo, metric_filter
 from banditkit.store.errors import ModelNotFound, SchemaError, StoreNotFound, VersionConflict
 from banditkit.store.events import Event, EventRow, from_row
 
@@ -189,15 +189,7 @@ class SQLiteStore(Store):
     def _metrics(
         self, name: str | None, operation: str | None, since: float | None
     ) -> list[Metric]:
-        where, params = [], []
-        for column, value in (("name", name), ("operation", operation)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            where.append("time >= ?")
-            params.append(float(since))
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        clause, params = metric_filter(name, operation, since, "?")
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT name, operation, time, value FROM bk_metrics {clause}ORDER BY time",
