@@ -343,6 +343,23 @@ impl ArmState {
         self.queued_diag += w.abs() * x.iter().fold(0.0_f64, |m, v| m.max(v * v));
     }
 
+    /// Applies the pending Gram updates now if that is exact: without forgetting, an entry
+    /// gets the same additions in the same order whenever they are applied (with `gamma < 1`
+    /// the lazy scale would round differently, so those stay pending). Returns whether any
+    /// update was pending and applied.
+    pub fn settle_gram(&mut self) -> bool {
+        if self.cfg.gamma != 1.0 || (self.a_scale == 1.0 && self.queued_w.is_empty()) {
+            return false;
+        }
+        self.flush_gram();
+        true
+    }
+
+    /// Whether [`ArmState::settle_gram`] would do anything.
+    pub fn gram_settles(&self) -> bool {
+        self.cfg.gamma == 1.0 && !(self.a_scale == 1.0 && self.queued_w.is_empty())
+    }
+
     /// Applies the pending scale and rank-1 terms to `A` in one pass over it.
     fn flush_gram(&mut self) {
         let d = self.cfg.n_features;
