@@ -757,6 +757,13 @@ mod timing {
             "decode container only {:?}",
             fastest(30, || assert!(decode(&file).is_ok()))
         );
+        let alloc = fastest(30, || {
+            let v: Vec<Vec<f64>> = (0..6)
+                .map(|i| vec![i as f64 + 1.0; d * (d + 1) / 2])
+                .collect();
+            assert!(v[5][7] > 0.0);
+        });
+        println!("allocate and fill the packed arrays {alloc:?}");
         let doc = decode(&file).unwrap();
         println!(
             "packed_symmetric {:?}",
