@@ -351,6 +351,11 @@ pub fn is_ndarray(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(obj.cast::<numpy::PyUntypedArray>().is_ok())
 }
 
+/// A pickled state's entry of the wrong type or shape (saved state is data: `ValueError`).
+pub fn bad_state(key: &str) -> PyErr {
+    PyValueError::new_err(format!("inconsistent state: bad '{key}'"))
+}
+
 /// An entry of a pickled state dict, or a clear error naming the missing key.
 pub fn state_item<'py>(state: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
     state

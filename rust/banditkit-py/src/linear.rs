@@ -390,14 +390,24 @@ impl LinearBandit {
         let get = |k: &str| convert::state_item(state, k);
         let arms = ArmIndex::from_list(py, &get("arms")?)?;
         let mut post = GaussianPosterior::new(
-            get("default_sigma")?.extract()?,
-            get("obs_noise")?.extract()?,
+            get("default_sigma")?
+                .extract()
+                .map_err(|_| convert::bad_state("default_sigma"))?,
+            get("obs_noise")?
+                .extract()
+                .map_err(|_| convert::bad_state("obs_noise"))?,
         )
         .map_err(value_error)?;
-        post.mu = get("mu")?.extract()?;
-        post.sigma = get("sigma")?.extract()?;
-        post.counts = get("counts")?.extract()?;
-        post.sum_rewards = get("sum_rewards")?.extract()?;
+        post.mu = get("mu")?.extract().map_err(|_| convert::bad_state("mu"))?;
+        post.sigma = get("sigma")?
+            .extract()
+            .map_err(|_| convert::bad_state("sigma"))?;
+        post.counts = get("counts")?
+            .extract()
+            .map_err(|_| convert::bad_state("counts"))?;
+        post.sum_rewards = get("sum_rewards")?
+            .extract()
+            .map_err(|_| convert::bad_state("sum_rewards"))?;
         let n = arms.len();
         if [
             post.mu.len(),
@@ -415,7 +425,11 @@ impl LinearBandit {
         if !post.sum_rewards.iter().all(|v| v.is_finite()) {
             return err("inconsistent LinearBandit state: sum_rewards must be finite".into());
         }
-        let seeds = SeedStream::new(get("seed_state")?.extract()?);
+        let seeds = SeedStream::new(
+            get("seed_state")?
+                .extract()
+                .map_err(|_| convert::bad_state("seed_state"))?,
+        );
         *self.state.lock(py) = Inner { arms, post, seeds };
         Ok(())
     }

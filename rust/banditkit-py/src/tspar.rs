@@ -189,8 +189,12 @@ impl TSPar {
         let get = |k: &str| convert::state_item(state, k);
         let arms = ArmIndex::from_list(py, &get("arms")?)?;
         let post = BetaPosterior {
-            alpha: get("alpha")?.extract()?,
-            beta: get("beta")?.extract()?,
+            alpha: get("alpha")?
+                .extract()
+                .map_err(|_| convert::bad_state("alpha"))?,
+            beta: get("beta")?
+                .extract()
+                .map_err(|_| convert::bad_state("beta"))?,
         };
         let ok = |v: &[f64]| v.len() == arms.len() && v.iter().all(|x| x.is_finite() && *x > 0.0);
         if !ok(&post.alpha) || !ok(&post.beta) {
@@ -198,7 +202,11 @@ impl TSPar {
                 "inconsistent TSPar state: alpha/beta must be positive, one per arm".into(),
             );
         }
-        let seeds = SeedStream::new(get("seed_state")?.extract()?);
+        let seeds = SeedStream::new(
+            get("seed_state")?
+                .extract()
+                .map_err(|_| convert::bad_state("seed_state"))?,
+        );
         *self.state.lock(py) = Inner { arms, post, seeds };
         Ok(())
     }
