@@ -1,16 +1,21 @@
 """Type stubs for the native module `banditkit_rs._banditkit_rs`."""
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
 
+class _SupportsArray(Protocol):
+    """pandas Series and other array-likes: accepted wherever numbers are (numeric dtype)."""
+
+    def __array__(self) -> npt.NDArray[Any]: ...
+
 Method = Literal["mc", "exact"]
-Rewards = float | Sequence[float] | npt.NDArray[np.floating[Any]]
-Counts = Sequence[float] | npt.NDArray[Any]
+Rewards = float | Sequence[float] | npt.NDArray[np.floating[Any]] | _SupportsArray
+Counts = Sequence[float] | npt.NDArray[Any] | _SupportsArray
 
 def win_counts_gaussian(
     mu: npt.NDArray[np.float64], sigma: npt.NDArray[np.float64], draws: int, seed: int | None = None
@@ -128,8 +133,8 @@ class LogisticBandit:
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> LogisticBandit: ...
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...
 
-ArrayLike1 = Sequence[float] | npt.NDArray[np.floating[Any]]
-ArrayLike2 = Sequence[Sequence[float]] | npt.NDArray[np.floating[Any]]
+ArrayLike1 = Sequence[float] | npt.NDArray[np.floating[Any]] | _SupportsArray
+ArrayLike2 = Sequence[Sequence[float]] | npt.NDArray[np.floating[Any]] | _SupportsArray
 
 class _LinearBandit:
     @property

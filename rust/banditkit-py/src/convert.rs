@@ -107,31 +107,41 @@ pub fn data_number(obj: &Bound<'_, PyAny>) -> Option<f64> {
     obj.extract().ok()
 }
 
-/// Data: `obj` as a NumPy array if it is one or converts to one by `__array__` (pandas Series,
-/// ...); `Ok(None)` for anything else (lists, tuples, scalars, strings). An array whose dtype is
-/// not integer or floating (booleans, strings, objects) is rejected with `bad()`.
+/// `obj` as a NumPy array if it is one or converts to one by `__array__` (pandas Series, ...);
+/// `Ok(None)` for anything else (lists, tuples, scalars, strings).
+pub fn array_like<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyUntypedArray>>> {
+    if let Ok(a) = obj.cast::<PyUntypedArray>() {
+        return Ok(Some(a.clone()));
+    }
+    // Plain Python values first: a failed `hasattr` raises and clears an AttributeError, which
+    // costs more than the rest of a small update.
+    let plain = obj.is_instance_of::<PyFloat>()
+        || obj.is_instance_of::<PyInt>()
+        || obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>()
+        || obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyDict>()
+        || obj.is_none();
+    if plain || !obj.hasattr("__array__")? {
+        return Ok(None);
+    }
+    let np = obj.py().import("numpy")?;
+    Ok(np
+        .call_method1("asarray", (obj,))?
+        .cast_into::<PyUntypedArray>()
+        .ok())
+}
+
+/// Data: [`array_like`], rejecting (with `bad()`) an array whose dtype is not integer or
+/// floating (booleans, strings, objects).
 pub fn numeric_ndarray<'py>(
     obj: &Bound<'py, PyAny>,
     bad: impl Fn() -> PyErr,
 ) -> PyResult<Option<Bound<'py, PyUntypedArray>>> {
-    let arr = if let Ok(a) = obj.cast::<PyUntypedArray>() {
-        a.clone()
-    } else if obj.is_instance_of::<PyList>()
-        || obj.is_instance_of::<PyTuple>()
-        || obj.is_instance_of::<PyString>()
-        || !obj.hasattr("__array__")?
-    {
-        return Ok(None);
-    } else {
-        let np = obj.py().import("numpy")?;
-        np.call_method1("asarray", (obj,))?
-            .cast_into::<PyUntypedArray>()
-            .map_err(|_| bad())?
-    };
-    if !numeric_kind(arr.dtype().kind()) {
-        return Err(bad());
+    match array_like(obj)? {
+        Some(arr) if !numeric_kind(arr.dtype().kind()) => Err(bad()),
+        other => Ok(other),
     }
-    Ok(Some(arr))
 }
 
 /// Data: a list of arms. Any iterable but a string (which is never a list of arms).
@@ -284,19 +294,20 @@ pub fn count_pair(name: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>) -> PyResul
             label(name)
         )
     };
-    let pair: Vec<Bound<'_, PyAny>> =
-        match numeric_ndarray(values, || PyValueError::new_err(shape_msg()))? {
-            Some(arr) if arr.ndim() == 1 && arr.len() == 2 => {
-                arr.try_iter()?.collect::<PyResult<_>>()?
-            }
-            Some(_) => return err(shape_msg()),
-            None if (values.is_instance_of::<PyList>() || values.is_instance_of::<PyTuple>())
-                && values.len()? == 2 =>
-            {
-                values.try_iter()?.collect::<PyResult<_>>()?
-            }
-            None => return err(shape_msg()),
-        };
+    // Items of an array as Python scalars, so that each is checked as a number below.
+    let pair: Vec<Bound<'_, PyAny>> = match array_like(values)? {
+        Some(arr) if arr.ndim() == 1 && arr.len() == 2 => arr
+            .call_method0("tolist")?
+            .try_iter()?
+            .collect::<PyResult<_>>()?,
+        Some(_) => return err(shape_msg()),
+        None if (values.is_instance_of::<PyList>() || values.is_instance_of::<PyTuple>())
+            && values.len()? == 2 =>
+        {
+            values.try_iter()?.collect::<PyResult<_>>()?
+        }
+        None => return err(shape_msg()),
+    };
     let mut out = [0.0f64; 2];
     for ((slot, v), which) in out.iter_mut().zip(&pair).zip(["Total", "Success"]) {
         if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {

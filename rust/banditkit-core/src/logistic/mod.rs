@@ -177,6 +177,12 @@ impl LogisticState {
             prior_start: n_new,
             prior,
         };
+        // The objective is scaled by the total count: beyond f64 it would be zero everywhere
+        // and the solve would stop at its start, a finite state that is not the update's.
+        let overflow = || crate::BanditError::overflow(&name(rows[0]));
+        if !problem.totals.iter().sum::<f64>().is_finite() {
+            return Err(overflow());
+        }
         let w = map_estimate(&problem);
         let mut sigma_inv = problem.fisher_information(&w);
         if let Some((_, p)) = &problem.prior {
@@ -190,7 +196,7 @@ impl LogisticState {
         symmetrize(&mut sigma_inv, k);
         let sigma_inv = nearest_psd(&sigma_inv, k);
         if !w.iter().chain(&sigma_inv).all(|v| v.is_finite()) {
-            return Err(crate::BanditError::overflow(&name(rows[0])));
+            return Err(overflow());
         }
         let slots = new
             .iter()

@@ -190,6 +190,14 @@ fn update_that_overflows_is_rejected() {
         e.0,
         "update would make the state of arm 'batch0' non-finite (overflow)"
     );
+    // Counts whose total is beyond f64 (the MAP objective is scaled by it).
+    let huge: Vec<ArmCounts> = (0..8).map(|_| counts(None, 1e308, 5e307)).collect();
+    let e = LogisticState::default()
+        .update(&huge, full, &pos)
+        .unwrap_err();
+    assert!(e
+        .0
+        .starts_with("update would make the state of arm 'batch0'"));
 }
 
 #[test]
