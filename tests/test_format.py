@@ -293,3 +293,33 @@ def test_reloaded_forgetting_model_keeps_learning_to_rounding(bk, cls):
                 getattr(copy_, get)(k), getattr(b, get)(k), rtol=1e-12, atol=1e-12
             )
     assert copy_.predict(X) == b.predict(X)
+
+
+def test_saving_while_another_thread_learns(rs_bk):
+    """Every file written during concurrent updates is a whole, consistent state."""
+    import threading
+
+    b = rs_bk.LinUCB(["a", "b"], 30, seed=3, window_size=20)
+    rng = np.random.default_rng(0)
+    X, R = rng.standard_normal((300, 30)), rng.standard_normal(300)
+    saved: list[bytes] = []
+
+    def learn() -> None:
+        for i in range(300):
+            b.update("a" if i % 3 else "b", X[i], R[i])
+
+    def save() -> None:
+        for _ in range(40):
+            saved.append(b.to_bytes())
+
+    threads = [threading.Thread(target=learn), threading.Thread(target=save)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pulls = []
+    for data in saved:
+        copy_ = rs_bk.LinUCB.from_bytes(data)
+        assert copy_.to_bytes() == data
+        pulls.append(copy_.get_stats()["total_pulls"])
+    assert pulls == sorted(pulls)  # files follow the updates, never a mix
