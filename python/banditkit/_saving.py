@@ -8,7 +8,6 @@ from typing import Any
 
 from banditkit._backend import MODULE
 from banditkit._errors import FormatError
-from banditkit.python import _format
 
 # The classes a file may name; anything else is refused by name.
 CLASSES = ("LinearBandit", "TSPar", "LogisticBandit", "LinUCB", "LinTS")
@@ -26,6 +25,8 @@ def loads(data: bytes) -> Any:
     """The model in `data`, as an object of the current backend (`banditkit.LinUCB`, ...)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
+    from banditkit.python import _format  # here: `import banditkit` stays free of the reference
+
     name = _format.class_name(data)
     if name not in CLASSES:
         raise FormatError(f"unknown class {name!r} in banditkit file")

@@ -100,7 +100,9 @@ def check_positive(values: np.ndarray, name: str) -> None:
 
 
 def check_symmetric(m: np.ndarray, name: str) -> None:
-    if not np.array_equal(m, np.swapaxes(m, -1, -2)):
+    """Bitwise (0.0 and -0.0 differ): the Rust backend keeps one triangle of these."""
+    bits = m.view(np.int64)
+    if not np.array_equal(bits, np.swapaxes(bits, -1, -2)):
         raise FormatError(f"invalid banditkit file: {name} must be exactly symmetric")
 
 

@@ -112,7 +112,7 @@ impl Source<'_> {
     /// Writes the numbers as little-endian bytes; `out.len() == 8 * self.len()`.
     fn write(&self, out: &mut [u8]) {
         match self {
-            Source::F8(v) => put(out, v.iter().map(|x| x.to_le_bytes())),
+            Source::F8(v) => write_f64s(out, v),
             Source::I8(v) => put(out, v.iter().map(|x| x.to_le_bytes())),
             Source::U64(v) => put(out, v.iter().map(|&x| (x as i64).to_le_bytes())),
             Source::PackedSym { packed, d, scale } => write_packed_sym(out, packed, *d, *scale),
@@ -134,24 +134,95 @@ fn put(out: &mut [u8], words: impl Iterator<Item = [u8; 8]>) {
     }
 }
 
-/// Row i of the full matrix: columns j < i from the packed rows above (entry (j, i)), columns
-/// j >= i from packed row i. Row by row keeps the writes sequential.
+/// Side of the square tiles in which a triangle is mirrored (both tiles stay in cache).
+const TILE: usize = 32;
+
+/// `v` as little-endian bytes into `out` (`out.len() == 8 * v.len()`): one memcpy on
+/// little-endian machines.
+fn write_f64s(out: &mut [u8], v: &[f64]) {
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: any f64 is 8 initialised bytes, the slice covers exactly `v`'s memory, and
+        // u8 has no alignment requirement; on a little-endian machine they are the LE bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), 8 * v.len()) };
+        out.copy_from_slice(bytes);
+    }
+    #[cfg(not(target_endian = "little"))]
+    put(out, v.iter().map(|x| x.to_le_bytes()));
+}
+
+/// The full matrix from its packed upper triangle (times `scale`): each packed row is copied
+/// into place, then the lower triangle is filled tile by tile: a tile of the upper triangle is
+/// read from contiguous packed segments into a small buffer and written back transposed as
+/// contiguous row segments, so both sides stream.
 fn write_packed_sym(out: &mut [u8], packed: &[f64], d: usize, scale: f64) {
     let start = |i: usize| i * (2 * d - i + 1) / 2;
-    for (i, row) in out.chunks_exact_mut(8 * d).enumerate() {
-        let (below, rest) = row.split_at_mut(8 * i);
-        put(
-            below,
-            (0..i).map(|j| (scale * packed[start(j) + i - j]).to_le_bytes()),
-        );
+    let mut scaled = Vec::new();
+    for i in 0..d {
         let own = &packed[start(i)..start(i) + d - i];
+        let dst = &mut out[8 * (i * d + i)..8 * (i + 1) * d];
         if scale == 1.0 {
-            put(rest, own.iter().map(|x| x.to_le_bytes()));
+            write_f64s(dst, own);
         } else {
-            put(rest, own.iter().map(|x| (scale * x).to_le_bytes()));
+            scaled.clear();
+            scaled.extend(own.iter().map(|x| scale * x));
+            write_f64s(dst, &scaled);
+        }
+    }
+    let mut tile = [[0.0f64; TILE]; TILE]; // tile[j - bj][i - bi] = entry (j, i), j < i
+    let mut row = [0.0f64; TILE];
+    for bi in (0..d).step_by(TILE) {
+        let ie = (bi + TILE).min(d);
+        for bj in (0..=bi).step_by(TILE) {
+            let je = (bj + TILE).min(ie);
+            for j in bj..je {
+                let lo = bi.max(j + 1);
+                if lo < ie {
+                    let seg = &packed[start(j) + lo - j..start(j) + ie - j];
+                    tile[j - bj][lo - bi..ie - bi].copy_from_slice(seg);
+                }
+            }
+            for i in bi..ie {
+                let hi = je.min(i);
+                if hi <= bj {
+                    continue;
+                }
+                for j in bj..hi {
+                    row[j - bj] = scale * tile[j - bj][i - bi];
+                }
+                write_f64s(
+                    &mut out[8 * (i * d + bj)..8 * (i * d + hi)],
+                    &row[..hi - bj],
+                );
+            }
         }
     }
 }
+
+/// CRC-32 of `data`, in two halves on two threads for big inputs (combined exactly).
+fn crc32(data: &[u8]) -> u32 {
+    if data.len() < PARALLEL_CRC_MIN {
+        return crc32fast::hash(data);
+    }
+    let (a, b) = data.split_at(data.len() / 2);
+    let (mut ha, hb) = rayon::join(
+        || {
+            let mut h = crc32fast::Hasher::new();
+            h.update(a);
+            h
+        },
+        || {
+            let mut h = crc32fast::Hasher::new();
+            h.update(b);
+            h
+        },
+    );
+    ha.combine(&hb);
+    ha.finalize()
+}
+
+/// Inputs from this size are checksummed on two threads.
+const PARALLEL_CRC_MIN: usize = 1 << 20;
 
 /// One array to write: its name, shape and numbers.
 #[derive(Debug, Clone)]
@@ -234,13 +305,32 @@ impl<'a> Encoder<'a> {
         assert_eq!(out.len(), self.len, "output buffer of the wrong length");
         let (head, mut rest) = out.split_at_mut(self.head.len());
         head.copy_from_slice(&self.head);
+        // Every leaf source with its block of the output: big files write them in parallel.
+        let mut leaves: Vec<(&Source<'_>, &mut [u8])> = Vec::new();
+        fn collect<'s, 'o>(
+            src: &'s Source<'_>,
+            rest: &mut &'o mut [u8],
+            leaves: &mut Vec<(&'s Source<'s>, &'o mut [u8])>,
+        ) {
+            if let Source::Concat(parts) = src {
+                parts.iter().for_each(|p| collect(p, rest, leaves));
+            } else {
+                let (block, tail) = std::mem::take(rest).split_at_mut(8 * src.len());
+                leaves.push((src, block));
+                *rest = tail;
+            }
+        }
         for a in &self.arrays {
-            let (block, tail) = rest.split_at_mut(8 * a.data.len());
-            a.data.write(block);
-            rest = tail;
+            collect(&a.data, &mut rest, &mut leaves);
+        }
+        if self.len >= PARALLEL_CRC_MIN {
+            use rayon::prelude::*;
+            leaves.into_par_iter().for_each(|(s, block)| s.write(block));
+        } else {
+            leaves.into_iter().for_each(|(s, block)| s.write(block));
         }
         let body = self.len - CRC_LEN;
-        let crc = crc32fast::hash(&out[..body]);
+        let crc = crc32(&out[..body]);
         out[body..].copy_from_slice(&crc.to_le_bytes());
     }
 
@@ -272,6 +362,82 @@ impl ArrayView<'_> {
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
     }
+}
+
+impl ArrayView<'_> {
+    /// The `k` blocks of a `(k, d, d)` float64 array, each an exactly symmetric matrix of finite
+    /// numbers, as packed upper triangles (rows of the triangle one after the other; the
+    /// layout of `contextual::kernels`). `None` names no culprit: a non-finite number or an
+    /// asymmetry (the caller says which array). Blocks are read in parallel.
+    pub fn packed_symmetric(&self, k: usize, d: usize) -> Option<Vec<Vec<f64>>> {
+        use rayon::prelude::*;
+        if self.dtype != DType::F8 || self.shape != [k, d, d] {
+            return None;
+        }
+        if k == 0 || d == 0 {
+            return Some(vec![Vec::new(); k]);
+        }
+        self.bytes
+            .par_chunks_exact(8 * d * d)
+            .map(|block| read_packed_sym(block, d))
+            .collect()
+    }
+}
+
+/// Appends the little-endian float64s of `bytes` to `dst`: one memcpy on little-endian
+/// machines.
+pub fn extend_f64s(dst: &mut Vec<f64>, bytes: &[u8]) {
+    let n = bytes.len() / 8;
+    #[cfg(target_endian = "little")]
+    {
+        dst.reserve(n);
+        // SAFETY: the spare capacity holds at least `n` f64s (reserved just above); copying
+        // bytes needs no alignment; every bit pattern is a valid f64, and on a little-endian
+        // machine these bytes are the values; `set_len` covers exactly what was written.
+        unsafe {
+            let end = dst.as_mut_ptr().add(dst.len()).cast::<u8>();
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), end, 8 * n);
+            dst.set_len(dst.len() + n);
+        }
+    }
+    #[cfg(not(target_endian = "little"))]
+    dst.extend(
+        bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))),
+    );
+}
+
+fn read_f64(bytes: &[u8], i: usize) -> f64 {
+    f64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+}
+
+/// One `d x d` block: its upper triangle packed, if it is finite and exactly (bitwise)
+/// symmetric. The lower triangle is compared tile by tile, like [`write_packed_sym`].
+fn read_packed_sym(block: &[u8], d: usize) -> Option<Vec<f64>> {
+    let start = |i: usize| i * (2 * d - i + 1) / 2;
+    let mut packed = Vec::with_capacity(d * (d + 1) / 2);
+    for i in 0..d {
+        let row = &block[8 * (i * d + i)..8 * (i + 1) * d];
+        extend_f64s(&mut packed, row);
+    }
+    if !packed.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    for bi in (0..d).step_by(TILE) {
+        let ie = (bi + TILE).min(d);
+        for bj in (0..=bi).step_by(TILE) {
+            for j in bj..(bj + TILE).min(ie) {
+                for i in bi.max(j + 1)..ie {
+                    let lower = read_f64(block, i * d + j);
+                    if lower.to_bits() != packed[start(j) + i - j].to_bits() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    Some(packed)
 }
 
 /// A decoded file: class name, the class's metadata fields (in file order, without "format",
@@ -359,7 +525,7 @@ pub fn decode(data: &[u8]) -> Result<Document<'_>, FormatError> {
     let (version, meta_len) = header(data)?;
     let body = &data[..data.len() - CRC_LEN];
     let crc = u32::from_le_bytes(data[body.len()..].try_into().expect("4 bytes"));
-    if crc32fast::hash(body) != crc {
+    if crc32(body) != crc {
         return fail("corrupted or truncated banditkit file (checksum mismatch)");
     }
     let (entries, class) = metadata(data, version, meta_len)?;
@@ -497,6 +663,30 @@ mod tests {
     }
 
     #[test]
+    fn symmetric_blocks_round_trip_across_tiles() {
+        for d in [1, 2, 31, 32, 33, 70] {
+            let p = d * (d + 1) / 2;
+            let packed: Vec<f64> = (0..p).map(|i| (i as f64).sin() * 1e3).collect();
+            let mut out = vec![0u8; 8 * d * d];
+            write_packed_sym(&mut out, &packed, d, 0.5);
+            let full: Vec<f64> = out
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            let expect = crate::contextual::kernels::unpack(&packed, d);
+            let halves: Vec<f64> = expect.iter().map(|v| 0.5 * v).collect();
+            assert_eq!(full, halves, "d = {d}");
+            let back = read_packed_sym(&out, d).unwrap();
+            assert_eq!(back, crate::contextual::kernels::pack(&halves, d));
+            if d > 1 {
+                let mut bad = out.clone();
+                bad[8 * d] ^= 1; // entry (1, 0): the lower triangle
+                assert!(read_packed_sym(&bad, d).is_none(), "d = {d}");
+            }
+        }
+    }
+
+    #[test]
     fn newer_version_is_refused_by_name() {
         let mut bytes = sample();
         bytes[4] = 2;
@@ -505,5 +695,81 @@ mod tests {
         bytes[n..].copy_from_slice(&crc.to_le_bytes());
         let err = decode(&bytes).unwrap_err();
         assert!(err.0.contains("format version 2 is newer"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// The fastest of `n` runs (a loaded machine only ever adds time).
+    fn fastest(n: usize, mut f: impl FnMut()) -> std::time::Duration {
+        (0..n)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                f();
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    }
+
+    /// `cargo test --profile dev-release -p banditkit-core --lib timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn breakdown() {
+        let d = 387;
+        let packed: Vec<f64> = (0..d * (d + 1) / 2).map(|i| i as f64).collect();
+        let sources = || {
+            (0..6)
+                .map(|_| Source::PackedSym {
+                    packed: &packed,
+                    d,
+                    scale: 1.0,
+                })
+                .collect()
+        };
+        let arrays = vec![Array {
+            name: "m",
+            shape: vec![6, d, d],
+            data: Source::Concat(sources()),
+        }];
+        let enc = Encoder::new("T", vec![], arrays).unwrap();
+        let mut file = vec![0u8; enc.len()];
+        let src = vec![1u8; enc.len()];
+        let mut out = vec![0u8; enc.len()];
+        println!("memcpy {:?}", fastest(30, || out.copy_from_slice(&src)));
+        println!("crc {:?}", fastest(30, || assert!(crc32(&out) != 1)));
+        let mut blocks = vec![0u8; 8 * 6 * d * d];
+        let unpack = fastest(30, || {
+            for m in blocks.chunks_exact_mut(8 * d * d) {
+                write_packed_sym(m, &packed, d, 1.0);
+            }
+        });
+        println!("unpack x6 {unpack:?}");
+        println!("encode {:?}", fastest(30, || enc.write_into(&mut file)));
+        let decode_time = fastest(30, || {
+            let doc = decode(&file).unwrap();
+            assert!(doc.arrays[0].packed_symmetric(6, d).is_some());
+        });
+        println!("decode {decode_time:?}");
+        println!(
+            "decode container only {:?}",
+            fastest(30, || assert!(decode(&file).is_ok()))
+        );
+        let alloc = fastest(30, || {
+            let v: Vec<Vec<f64>> = (0..6)
+                .map(|i| vec![i as f64 + 1.0; d * (d + 1) / 2])
+                .collect();
+            assert!(v[5][7] > 0.0);
+        });
+        println!("allocate and fill the packed arrays {alloc:?}");
+        let doc = decode(&file).unwrap();
+        println!(
+            "packed_symmetric {:?}",
+            fastest(30, || assert!(doc.arrays[0]
+                .packed_symmetric(6, d)
+                .is_some()))
+        );
     }
 }

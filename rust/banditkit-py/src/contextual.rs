@@ -496,8 +496,9 @@ impl LinearBase {
     fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
         let py = slf.py();
         let class = slf.get_type().name()?.to_string();
-        let me = slf.get().inner.lock(py);
-        crate::persist::contextual_to_bytes(py, &class, &me.labels, &me.policy)
+        let mut guard = slf.get().inner.lock(py);
+        let me = &mut *guard;
+        crate::persist::contextual_to_bytes(py, &class, &me.labels, &mut me.policy)
     }
 
     /// An independent copy (any labels; nothing is encoded). The arms are shared

@@ -113,11 +113,16 @@ pub fn array_like<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, Py
     if let Ok(a) = obj.cast::<PyUntypedArray>() {
         return Ok(Some(a.clone()));
     }
-    if obj.is_instance_of::<PyList>()
+    // Plain Python values first: a failed `hasattr` raises and clears an AttributeError, which
+    // costs more than the rest of a small update.
+    let plain = obj.is_instance_of::<PyFloat>()
+        || obj.is_instance_of::<PyInt>()
+        || obj.is_instance_of::<PyList>()
         || obj.is_instance_of::<PyTuple>()
         || obj.is_instance_of::<PyString>()
-        || !obj.hasattr("__array__")?
-    {
+        || obj.is_instance_of::<PyDict>()
+        || obj.is_none();
+    if plain || !obj.hasattr("__array__")? {
         return Ok(None);
     }
     let np = obj.py().import("numpy")?;

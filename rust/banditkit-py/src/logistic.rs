@@ -11,7 +11,7 @@ use banditkit_core::logistic::{
 use banditkit_core::montecarlo;
 use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::PyRuntimeWarning;
+use pyo3::exceptions::{PyRuntimeWarning, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use std::ffi::CString;
@@ -27,14 +27,17 @@ struct Inner {
     seeds: SeedStream,
 }
 
-/// `numpy.array(obj, dtype=float)`: its shape (as Python prints it, and as numbers) and data.
+/// `obj` as a float64 array of an integer or floating dtype (no booleans, no strings): its
+/// shape (as Python prints it, and as numbers) and data.
 fn float_array(obj: &Bound<'_, PyAny>) -> PyResult<(String, Vec<usize>, Vec<f64>)> {
     let np = obj.py().import("numpy")?;
-    let kwargs = PyDict::new(obj.py());
-    kwargs.set_item("dtype", "float64")?;
+    let not_numbers = || PyValueError::new_err("expected an array of numbers");
     let arr = np
-        .call_method("array", (obj,), Some(&kwargs))
-        .or_else(|e| err(format!("expected an array of numbers: {e}")))?;
+        .call_method1("asarray", (obj,))
+        .map_err(|_| not_numbers())?;
+    let arr = convert::numeric_ndarray(&arr, not_numbers)?
+        .ok_or_else(not_numbers)?
+        .call_method1("astype", ("float64",))?;
     let shape_obj = arr.getattr("shape")?;
     let data: Vec<f64> = arr
         .call_method0("ravel")?

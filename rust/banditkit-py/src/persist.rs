@@ -340,29 +340,9 @@ fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
 
 /// `k` exactly symmetric finite `d x d` matrices, each as its packed upper triangle.
 fn packed_matrices(doc: &Document<'_>, name: &str, k: usize, d: usize) -> R<Vec<Vec<f64>>> {
-    let a = view(doc, name, &[k, d, d], DType::F8)?;
-    let at = |m: usize, i: usize, j: usize| {
-        let o = 8 * ((m * d + i) * d + j);
-        f64::from_le_bytes(a.bytes[o..o + 8].try_into().expect("8 bytes"))
-    };
-    (0..k)
-        .map(|m| {
-            let mut packed = Vec::with_capacity(d * (d + 1) / 2);
-            for i in 0..d {
-                for j in i..d {
-                    let v = at(m, i, j);
-                    if !v.is_finite() {
-                        return Err(invalid(format!("array '{name}' must be finite")));
-                    }
-                    if j > i && at(m, j, i) != v {
-                        return Err(invalid(format!("{name} must be exactly symmetric")));
-                    }
-                    packed.push(v);
-                }
-            }
-            Ok(packed)
-        })
-        .collect()
+    view(doc, name, &[k, d, d], DType::F8)?
+        .packed_symmetric(k, d)
+        .ok_or_else(|| invalid(format!("{name} must be finite and exactly symmetric")))
 }
 
 /// The arm labels as an [`ArmIndex`].
@@ -551,8 +531,10 @@ pub fn contextual_to_bytes<'py>(
     py: Python<'py>,
     class: &str,
     labels: &[Py<PyAny>],
-    policy: &LinearPolicy,
+    policy: &mut LinearPolicy,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    py.detach(|| policy.settle_grams());
+    let policy = &*policy;
     let cfg = policy.config();
     let (d, k) = (cfg.n_features, policy.n_arms());
     let param = match policy.scoring() {

@@ -181,7 +181,7 @@ impl ArmState {
     /// leaves the arm exactly as it was. In place when the magnitudes make overflow impossible
     /// (see [`SAFE_STATE`]), else on a trial copy that is kept only if it is finite.
     pub fn try_add(&mut self, x: &[f64], r: f64) -> bool {
-        let input = x.iter().fold(r.abs(), |m, v| m.max(v.abs()));
+        let input = max_abs(x).max(r.abs());
         if input <= SAFE_INPUT && self.cfg.gamma >= SAFE_GAMMA && self.magnitude() <= SAFE_STATE {
             self.add(x, r);
             return true;
@@ -197,24 +197,18 @@ impl ArmState {
 
     /// An upper bound (up to rounding) on the absolute value of every stored number: `A` and
     /// `A^{-1}` are positive semidefinite, so no entry exceeds the largest diagonal one.
+    /// Infinite if any of them is not finite.
     pub fn magnitude(&self) -> f64 {
         let d = self.cfg.n_features;
-        let max_abs = |v: &[f64]| v.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
-        let diag = |p: &[f64]| (0..d).fold(0.0_f64, |m, i| m.max(p[row_start(d, i)].abs()));
-        let gram = self.a_scale.abs() * diag(&self.a) + self.queued_diag;
-        let inv = self.inv_scale * diag(&self.m);
-        // NaN compares false everywhere, so fold it in explicitly.
-        let all = [
+        let gram = self.a_scale.abs() * max_abs_diag(&self.a, d) + self.queued_diag;
+        let inv = self.inv_scale * max_abs_diag(&self.m, d);
+        max_abs(&[
             max_abs(&self.b),
             max_abs(&self.theta),
             gram,
             inv,
             self.hist_max,
-        ];
-        if all.iter().any(|v| v.is_nan()) {
-            return f64::INFINITY;
-        }
-        all.into_iter().fold(0.0, f64::max)
+        ])
     }
 
     /// Every stored number is finite.
@@ -341,6 +335,23 @@ impl ArmState {
         self.queued_w.push(w);
         self.queued_x.extend_from_slice(x);
         self.queued_diag += w.abs() * x.iter().fold(0.0_f64, |m, v| m.max(v * v));
+    }
+
+    /// Applies the pending Gram updates now if that is exact: without forgetting, an entry
+    /// gets the same additions in the same order whenever they are applied (with `gamma < 1`
+    /// the lazy scale would round differently, so those stay pending). Returns whether any
+    /// update was pending and applied.
+    pub fn settle_gram(&mut self) -> bool {
+        if self.cfg.gamma != 1.0 || (self.a_scale == 1.0 && self.queued_w.is_empty()) {
+            return false;
+        }
+        self.flush_gram();
+        true
+    }
+
+    /// Whether [`ArmState::settle_gram`] would do anything.
+    pub fn gram_settles(&self) -> bool {
+        self.cfg.gamma == 1.0 && !(self.a_scale == 1.0 && self.queued_w.is_empty())
     }
 
     /// Applies the pending scale and rank-1 terms to `A` in one pass over it.
@@ -528,6 +539,49 @@ impl ArmState {
             scratch2: vec![0.0; d],
         };
         arm.is_finite().then_some(arm)
+    }
+}
+
+/// The largest `|v|`, or infinity if a value is NaN or infinite. Four independent lanes with a
+/// comparison that skips NaN (vector max instructions, no dependency chain); NaN and infinities
+/// are caught by a separate `|v| <= MAX` test.
+fn max_abs(v: &[f64]) -> f64 {
+    let mut lanes = [0.0_f64; 4];
+    let mut finite = true;
+    let chunks = v.chunks_exact(4);
+    for &x in chunks.remainder() {
+        let a = x.abs();
+        lanes[0] = if a > lanes[0] { a } else { lanes[0] };
+        finite &= a <= f64::MAX;
+    }
+    for c in chunks {
+        for l in 0..4 {
+            let a = c[l].abs();
+            lanes[l] = if a > lanes[l] { a } else { lanes[l] };
+            finite &= a <= f64::MAX;
+        }
+    }
+    if finite {
+        lanes.into_iter().fold(0.0, f64::max)
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// [`max_abs`] of the diagonal of a packed symmetric matrix (row i starts `d - i` entries after
+/// row i - 1).
+fn max_abs_diag(p: &[f64], d: usize) -> f64 {
+    let (mut m, mut finite, mut at) = (0.0_f64, true, 0);
+    for i in 0..d {
+        let a = p[at].abs();
+        m = if a > m { a } else { m };
+        finite &= a <= f64::MAX;
+        at += d - i;
+    }
+    if finite {
+        m
+    } else {
+        f64::INFINITY
     }
 }
 

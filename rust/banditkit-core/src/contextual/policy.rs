@@ -249,6 +249,17 @@ impl LinearPolicy {
     pub fn n_arms(&self) -> usize {
         self.arms.len()
     }
+    /// Applies the Gram updates each arm has queued where that is exact
+    /// ([`ArmState::settle_gram`]): saving then writes `A` without a flushed copy, and the
+    /// arm continues bit for bit as it would have.
+    pub fn settle_grams(&mut self) {
+        for a in self.arms.iter_mut() {
+            if a.gram_settles() {
+                Arc::make_mut(a).settle_gram();
+            }
+        }
+    }
+
     pub fn arm(&self, k: usize) -> &ArmState {
         &self.arms[k]
     }
