@@ -45,27 +45,6 @@ class Synchronized:
     def _state_without_lock(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if key != _LOCK}
 
-    def __getstate__(self) -> dict[str, Any]:
-        # A deep snapshot taken under the lock: pickle walks the state after we return, and a
-        # concurrent update must not change it under the pickler.
-        with self._lock:
-            return copy.deepcopy(self._state_without_lock())
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict):
-            raise ValueError(f"saved state must be a dict, got {type(state).__name__}")
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-        # Saved state is data (docs/validation.md): checked as a constructor's arguments are,
-        # and any problem with it is a ValueError.
-        try:
-            self._check_restored()
-        except (TypeError, AttributeError, KeyError) as exc:
-            raise ValueError(f"invalid saved {type(self).__name__} state: {exc}") from None
-
-    def _check_restored(self) -> None:
-        """Raise ValueError unless the state just restored is one the class could reach."""
-
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
         cls = type(self)
         new = cls.__new__(cls)

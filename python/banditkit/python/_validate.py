@@ -346,28 +346,3 @@ def check_rewards(rewards: object) -> np.ndarray:
     if not np.isfinite(r).all():
         raise ValueError("rewards must be finite")
     return r
-
-
-# ----------------------------------------------------------------------------- saved state
-
-
-def check_saved_array(
-    values: object, shape: tuple[int, ...], what: str, positive: bool = False
-) -> np.ndarray:
-    """A saved float array: the expected shape, finite (and > 0 if `positive`)."""
-    array = numeric_array(values)
-    if array is None or array.shape != shape:
-        got = getattr(array, "shape", type(values).__name__)
-        raise ValueError(f"saved {what} must be an array of shape {shape}, got {got}")
-    if not np.isfinite(array).all() or (positive and not (array > 0).all()):
-        need = "positive and finite" if positive else "finite"
-        raise ValueError(f"saved {what} must be {need}")
-    return array.astype(np.float64)
-
-
-def check_saved_names(names: object, what: str) -> list[Any]:
-    """Saved arm names: a list of distinct hashable names."""
-    checked = check_action_list(names)
-    if len(checked) != len(list(names)):  # type: ignore[call-overload]
-        raise ValueError(f"saved {what} must not repeat a name")
-    return checked

@@ -36,8 +36,6 @@ from ._validate import (
     check_positive,
     check_reward,
     check_rewards,
-    check_saved_array,
-    check_saved_names,
     check_seed,
     overflow_error,
     setting_integer,
@@ -192,24 +190,6 @@ class _LinearBandit(Synchronized, _persist.Persistent, ABC):
 
     def _fresh_models(self) -> list[_ArmModel]:
         return [self._new_model() for _ in self._labels]
-
-    def _check_restored(self) -> None:
-        d = setting_integer(self.n_features, "n_features")
-        if d <= 0 or self.window_size < 0 or not 0.0 < self.gamma <= 1.0:
-            raise ValueError("saved settings out of range")
-        check_positive(self.l2_lambda, "l2_lambda")
-        self._labels = check_saved_names(self._labels, "arms")
-        if not (isinstance(self._models, list) and len(self._models) == len(self._labels)):
-            raise ValueError("saved state must hold one model per arm")
-        for label, model in zip(self._labels, self._models, strict=True):
-            what = f"state of arm {label!r}"
-            for name, shape in (("A", (d, d)), ("b", (d,)), ("a_inv", (d, d)), ("theta", (d,))):
-                value = check_saved_array(getattr(model, name), shape, f"{what}: {name}")
-                setattr(model, name, value.copy())
-            if not np.array_equal(model.A, model.A.T):
-                raise ValueError(f"saved {what}: A must be symmetric")
-            if setting_integer(model.pulls, "pulls") < 0:
-                raise ValueError(f"saved {what}: pulls must be non-negative")
 
     def _new_model(self) -> _ArmModel:
         return _ArmModel(

@@ -24,8 +24,6 @@ from ._validate import (
     check_positive,
     check_prior,
     check_reward_obs,
-    check_saved_array,
-    check_saved_names,
     check_seed,
     check_select_n,
     overflow_error,
@@ -65,22 +63,6 @@ class LinearBandit(Synchronized, _persist.Persistent):
         self.counts: dict[Hashable, int] = {name: 0 for name in names}
         self.sum_rewards: dict[Hashable, float] = {name: 0.0 for name in names}
         self._rng = np.random.default_rng(seed)
-
-    def _check_restored(self) -> None:
-        self.default_sigma = check_positive(self.default_sigma, "default_sigma")
-        self.obs_noise = check_positive(self.obs_noise, "obs_noise")
-        names = check_saved_names(list(self.mu), "arms")
-        tables = (self.mu, self.sigma, self.counts, self.sum_rewards)
-        if not all(isinstance(t, dict) and list(t) == names for t in tables):
-            raise ValueError("saved mu, sigma, counts and sum_rewards must have the same arms")
-        k = len(names)
-        check_saved_array(list(self.mu.values()), (k,), "mu")
-        check_saved_array(list(self.sigma.values()), (k,), "sigma", positive=True)
-        check_saved_array(list(self.sum_rewards.values()), (k,), "sum_rewards")
-        if not all(
-            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.counts.values()
-        ):
-            raise ValueError("saved counts must be non-negative whole numbers")
 
     @synchronized
     def get_models(self) -> list[Hashable]:

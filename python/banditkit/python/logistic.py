@@ -104,11 +104,6 @@ class LogisticBandit(Synchronized, _persist.Persistent):
         self.mu, self.sigma_inv, self.action_list = _check_state(mu, sigma_inv, action_list)
         self._rng = np.random.default_rng(check_seed(seed))
 
-    def _check_restored(self) -> None:
-        self.mu, self.sigma_inv, self.action_list = _check_state(
-            self.mu, self.sigma_inv, self.action_list
-        )
-
     @synchronized
     def get_models(self) -> list[Hashable]:
         return list(self.action_list)

@@ -17,8 +17,6 @@ from ._validate import (
     check_count_obs,
     check_draw,
     check_method,
-    check_saved_array,
-    check_saved_names,
     check_seed,
     check_select_n,
     overflow_error,
@@ -40,12 +38,6 @@ class TSPar(Synchronized, _persist.Persistent):
         self.alpha: np.ndarray = np.array([], dtype=float)
         self.beta: np.ndarray = np.array([], dtype=float)
         self._rng = np.random.default_rng(seed)
-
-    def _check_restored(self) -> None:
-        self.action_list = check_saved_names(self.action_list, "action_list")
-        k = len(self.action_list)
-        self.alpha = check_saved_array(self.alpha, (k,), "alpha", positive=True)
-        self.beta = check_saved_array(self.beta, (k,), "beta", positive=True)
 
     @synchronized
     def get_models(self) -> list[Hashable]:
