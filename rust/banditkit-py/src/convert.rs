@@ -1,9 +1,10 @@
 //! Argument conversion and validation shared by the classes (the policy is docs/validation.md):
 //! settings (a wrong type is a `TypeError`, a wrong value a `ValueError`), data (numbers, arrays,
-//! lists of arms, `[total, success]` observations: always `ValueError`), draws and seeds.
+//! lists of arms, `[total, success]` observations, rewards, saved state: always `ValueError`),
+//! draws and seeds. LinUCB/LinTS inputs are in `contextual/input.rs`.
 use banditkit_core::gaussian::fmt_num;
 use banditkit_core::BanditError;
-use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{PyArrayDescrMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -349,4 +350,80 @@ pub fn count_obs<'py>(
 
 pub fn is_ndarray(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(obj.cast::<numpy::PyUntypedArray>().is_ok())
+}
+
+/// Rewards for one arm, validated and summarised as (n, sum): a number, a list/tuple of
+/// numbers, or a 0-d/1-d array-like of an integer or floating dtype.
+pub fn reward_summary(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(u64, f64)> {
+    let type_err = |what: String| {
+        PyValueError::new_err(format!(
+            "Rewards must be a number, list, tuple, or array, got {what} for action '{}'",
+            label(name)
+        ))
+    };
+    let type_name = || {
+        value
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    };
+    let check =
+        |r: &[f64]| banditkit_core::gaussian::check_rewards(&label(name), r).map_err(value_error);
+    let dtype_err = || {
+        let dtype = value
+            .getattr("dtype")
+            .and_then(|d| d.str().map(|s| s.to_string()))
+            .unwrap_or_default();
+        type_err(format!("an array of dtype {dtype}"))
+    };
+    if let Some(arr) = numeric_ndarray(value, dtype_err)? {
+        let arr = arr.call_method1("astype", ("float64",))?;
+        let arr: PyReadonlyArrayDyn<'_, f64> = arr.extract()?;
+        if arr.ndim() > 1 {
+            return err(format!(
+                "Rewards must be a number or a 1-D sequence, got an array of shape {:?} for action '{}'",
+                arr.shape(),
+                label(name)
+            ));
+        }
+        return match arr.as_slice() {
+            Ok(s) => check(s),
+            Err(_) => check(&arr.as_array().iter().copied().collect::<Vec<f64>>()),
+        };
+    }
+    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
+        let mut out = Vec::with_capacity(value.len()?);
+        for v in value.try_iter()? {
+            let v = v?;
+            match data_number(&v) {
+                Some(x) if !v.is_instance_of::<PyList>() => out.push(x),
+                _ => return Err(type_err(type_name())),
+            }
+        }
+        return check(&out);
+    }
+    match data_number(value) {
+        Some(x) => check(&[x]),
+        None => Err(type_err(type_name())),
+    }
+}
+
+/// `obj` as a float64 array of an integer or floating dtype (no booleans, no strings): its
+/// shape (as Python prints it, and as numbers) and data.
+pub fn float_array(obj: &Bound<'_, PyAny>) -> PyResult<(String, Vec<usize>, Vec<f64>)> {
+    let np = obj.py().import("numpy")?;
+    let not_numbers = || PyValueError::new_err("expected an array of numbers");
+    let arr = np
+        .call_method1("asarray", (obj,))
+        .map_err(|_| not_numbers())?;
+    let arr = numeric_ndarray(&arr, not_numbers)?
+        .ok_or_else(not_numbers)?
+        .call_method1("astype", ("float64",))?;
+    let shape_obj = arr.getattr("shape")?;
+    let data: Vec<f64> = arr
+        .call_method0("ravel")?
+        .call_method0("tolist")?
+        .extract()?;
+    Ok((shape_obj.str()?.to_string(), shape_obj.extract()?, data))
 }

@@ -6,7 +6,6 @@ use crate::winprop::split_requested;
 use banditkit_core::gaussian::{self, GaussianPosterior, RewardSummary};
 use banditkit_core::montecarlo;
 use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
-use numpy::{PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 
@@ -19,62 +18,6 @@ struct Inner {
     arms: ArmIndex,
     post: GaussianPosterior,
     seeds: SeedStream,
-}
-
-/// Rewards for one arm, validated and summarised as (n, sum): a number, a list/tuple of
-/// numbers, or a 0-d/1-d array-like of an integer or floating dtype.
-fn reward_summary(name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<(u64, f64)> {
-    let type_err = |what: String| {
-        pyo3::exceptions::PyValueError::new_err(format!(
-            "Rewards must be a number, list, tuple, or array, got {what} for action '{}'",
-            label(name)
-        ))
-    };
-    let type_name = || {
-        value
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    };
-    let check = |r: &[f64]| gaussian::check_rewards(&label(name), r).map_err(value_error);
-    let dtype_err = || {
-        let dtype = value
-            .getattr("dtype")
-            .and_then(|d| d.str().map(|s| s.to_string()))
-            .unwrap_or_default();
-        type_err(format!("an array of dtype {dtype}"))
-    };
-    if let Some(arr) = convert::numeric_ndarray(value, dtype_err)? {
-        let arr = arr.call_method1("astype", ("float64",))?;
-        let arr: PyReadonlyArrayDyn<'_, f64> = arr.extract()?;
-        if arr.ndim() > 1 {
-            return err(format!(
-                "Rewards must be a number or a 1-D sequence, got an array of shape {:?} for action '{}'",
-                arr.shape(),
-                label(name)
-            ));
-        }
-        return match arr.as_slice() {
-            Ok(s) => check(s),
-            Err(_) => check(&arr.as_array().iter().copied().collect::<Vec<f64>>()),
-        };
-    }
-    if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-        let mut out = Vec::with_capacity(value.len()?);
-        for v in value.try_iter()? {
-            let v = v?;
-            match convert::data_number(&v) {
-                Some(x) if !v.is_instance_of::<PyList>() => out.push(x),
-                _ => return Err(type_err(type_name())),
-            }
-        }
-        return check(&out);
-    }
-    match convert::data_number(value) {
-        Some(x) => check(&[x]),
-        None => Err(type_err(type_name())),
-    }
 }
 
 fn dict_of<'py, T: IntoPyObject<'py> + Copy>(
@@ -229,7 +172,7 @@ impl LinearBandit {
         // Validate every entry before anything changes.
         let mut parsed = Vec::with_capacity(items.len());
         for (key, value) in &items {
-            let (n, sum) = reward_summary(key, value)?;
+            let (n, sum) = convert::reward_summary(key, value)?;
             if n > 0 {
                 parsed.push((key, n, sum));
             }

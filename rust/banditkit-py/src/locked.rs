@@ -4,7 +4,9 @@
 //! read-modify-write (validation, kernel, write-back), so calls on one object from many threads
 //! are atomic and readers wait for a running writer instead of failing. Blocking on the mutex
 //! with the GIL held would deadlock against a holder that waits for the GIL (to convert a label,
-//! say), so a contended lock is waited for with the GIL released.
+//! say), so a contended lock is waited for with the GIL released. The lock is not re-entrant:
+//! Python code run under it (a label's `__eq__` or `__hash__`) must not call back into the same
+//! object.
 use pyo3::prelude::*;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 

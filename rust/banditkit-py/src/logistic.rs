@@ -11,7 +11,7 @@ use banditkit_core::logistic::{
 use banditkit_core::montecarlo;
 use banditkit_core::rng::{os_seed, SeedStream, Xoshiro256PlusPlus};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::{PyRuntimeWarning, PyValueError};
+use pyo3::exceptions::PyRuntimeWarning;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use std::ffi::CString;
@@ -27,25 +27,6 @@ struct Inner {
     seeds: SeedStream,
 }
 
-/// `obj` as a float64 array of an integer or floating dtype (no booleans, no strings): its
-/// shape (as Python prints it, and as numbers) and data.
-fn float_array(obj: &Bound<'_, PyAny>) -> PyResult<(String, Vec<usize>, Vec<f64>)> {
-    let np = obj.py().import("numpy")?;
-    let not_numbers = || PyValueError::new_err("expected an array of numbers");
-    let arr = np
-        .call_method1("asarray", (obj,))
-        .map_err(|_| not_numbers())?;
-    let arr = convert::numeric_ndarray(&arr, not_numbers)?
-        .ok_or_else(not_numbers)?
-        .call_method1("astype", ("float64",))?;
-    let shape_obj = arr.getattr("shape")?;
-    let data: Vec<f64> = arr
-        .call_method0("ravel")?
-        .call_method0("tolist")?
-        .extract()?;
-    Ok((shape_obj.str()?.to_string(), shape_obj.extract()?, data))
-}
-
 /// The constructor's arguments as a state, with the Python backend's checks and messages.
 fn state_from(
     mu: Option<&Bound<'_, PyAny>>,
@@ -53,11 +34,11 @@ fn state_from(
     k: usize,
 ) -> PyResult<LogisticState> {
     let (mu_shape, mu_dims, mu) = match mu.filter(|m| !m.is_none()) {
-        Some(m) => float_array(m)?,
+        Some(m) => convert::float_array(m)?,
         None => ("(0,)".into(), vec![0], vec![]),
     };
     let (s_shape, s_dims, s) = match sigma_inv.filter(|s| !s.is_none()) {
-        Some(s) => float_array(s)?,
+        Some(s) => convert::float_array(s)?,
         None => ("(0, 0)".into(), vec![0, 0], vec![]),
     };
     // Any empty array is the empty state.
