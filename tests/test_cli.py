@@ -341,6 +341,7 @@ def test_bench_writes_header_json_markdown_and_plot(tmp_path, monkeypatch, capsy
     doc = json.loads(out["rows.json"].read_text())
     assert doc["rows"] == ROWS and doc["machine"]["cores"]
     assert "12.0x (rust)" in stdout
+    assert stdout.rstrip().endswith("docs/benchmarks.md in the banditkit repository.")
     assert "# Benchmarks" in out["BENCHMARKS.md"].read_text()
     assert out["bars.png"].read_bytes()[:8] == PNG_MAGIC
 
