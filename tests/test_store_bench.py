@@ -32,7 +32,9 @@ def test_rows_and_targets_on_sqlite(small, capsys):
     for case in ("batch of 1", "batch of 1,000"):
         assert impls(rows, "store.append_events", case) == {"sqlite"}
     assert all(r["median_s"] > 0 for r in rows)
-    store_targets = [(t, v) for t, v in report.target_results(rows) if t.group.startswith("store")]
+    store_targets = [
+        (t, v) for t, v, _ in report.target_results(rows) if t.group.startswith("store")
+    ]
     assert len(store_targets) == 4 and all(v is not None for _, v in store_targets)
     assert "sqlite append_events, batch of 1,000:" in err
 
