@@ -213,7 +213,7 @@ impl ArmState {
 
     /// Every stored number is finite.
     pub fn is_finite(&self) -> bool {
-        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+        let finite = super::kernels::all_finite;
         finite(&self.a)
             && finite(&self.m)
             && finite(&self.b)
