@@ -6,6 +6,7 @@
 //! released.
 use crate::arms::ArmIndex;
 use banditkit_core::beta::BetaPosterior;
+use banditkit_core::contextual::kernels::packed_len;
 use banditkit_core::contextual::{ArmConfig, ArmSnapshot, ArmState, LinearPolicy, Scoring};
 use banditkit_core::format::{self, Array, ArrayView, DType, Document, Encoder, Source};
 use banditkit_core::gaussian::GaussianPosterior;
@@ -338,11 +339,12 @@ fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
         .collect()
 }
 
-/// `k` exactly symmetric finite `d x d` matrices, each as its packed upper triangle.
+/// `k` finite symmetric `d x d` matrices, each stored as its packed upper triangle (shape
+/// `[k, d (d + 1) / 2]`, the layout of `contextual::kernels`).
 fn packed_matrices(doc: &Document<'_>, name: &str, k: usize, d: usize) -> R<Vec<Vec<f64>>> {
-    view(doc, name, &[k, d, d], DType::F8)?
-        .packed_symmetric(k, d)
-        .ok_or_else(|| invalid(format!("{name} must be finite and exactly symmetric")))
+    view(doc, name, &[k, packed_len(d)], DType::F8)?
+        .finite_blocks(k)
+        .ok_or_else(|| invalid(format!("array '{name}' must be finite")))
 }
 
 /// The arm labels as an [`ArmIndex`].
@@ -567,28 +569,15 @@ pub fn contextual_to_bytes<'py>(
     let arrays = vec![
         Array {
             name: "gram",
-            shape: vec![k, d, d],
-            data: Source::Concat(
-                grams
-                    .iter()
-                    .map(|g| Source::PackedSym {
-                        packed: g,
-                        d,
-                        scale: 1.0,
-                    })
-                    .collect(),
-            ),
+            shape: vec![k, packed_len(d)],
+            data: Source::Concat(grams.iter().map(|g| Source::F8(g)).collect()),
         },
         Array {
             name: "a_inv",
-            shape: vec![k, d, d],
+            shape: vec![k, packed_len(d)],
             data: Source::Concat(
                 arms.iter()
-                    .map(|a| Source::PackedSym {
-                        packed: a.a_inv_packed().0,
-                        d,
-                        scale: 1.0,
-                    })
+                    .map(|a| Source::F8(a.a_inv_packed().0))
                     .collect(),
             ),
         },
