@@ -24,6 +24,9 @@ const MAX_METADATA: usize = 1 << 24;
 /// Metadata is a few levels deep; a forged file cannot recurse further.
 const MAX_DEPTH: usize = 16;
 
+/// The running CRC-32 of part of a file (see [`ArrayView::copy_blocks`]).
+pub type Crc = crc32fast::Hasher;
+
 /// A file that cannot be loaded; the message names the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatError(pub String);
@@ -313,39 +316,45 @@ impl ArrayView<'_> {
 
 impl ArrayView<'_> {
     /// The array cut into `k` equal blocks (e.g. one packed matrix per arm) as float64
-    /// vectors, if every number is finite (`None` names no culprit: the caller says which
-    /// array). Each piece is checked right after it is copied; big arrays in parallel.
-    pub fn finite_blocks(&self, k: usize) -> Option<Vec<Vec<f64>>> {
+    /// vectors, with the array's CRC state for [`Document::verify`] (each piece is
+    /// checksummed right after being copied, while in cache; big arrays in parallel). `None`
+    /// if it is not float64 or does not split into `k` blocks.
+    pub fn copy_blocks(&self, k: usize) -> Option<(Vec<Vec<f64>>, crc32fast::Hasher)> {
         use rayon::prelude::*;
         if self.dtype != DType::F8 {
             return None;
         }
-        if k == 0 {
-            return self.bytes.is_empty().then(Vec::new);
+        if k == 0 || self.bytes.is_empty() {
+            let ok = k > 0 || self.bytes.is_empty();
+            return ok.then(|| (vec![Vec::new(); k], crc32fast::Hasher::new()));
         }
         if self.bytes.len() % (8 * k) != 0 {
             return None;
         }
-        let block = self.bytes.len() / k;
-        let read = |bytes: &[u8]| -> Option<Vec<f64>> {
+        let read = |bytes: &[u8]| {
             let mut v = Vec::with_capacity(bytes.len() / 8);
+            let mut h = crc32fast::Hasher::new();
             for piece in bytes.chunks(PIECE) {
-                let at = v.len();
                 extend_f64s(&mut v, piece);
-                if !crate::contextual::kernels::all_finite(&v[at..]) {
-                    return None;
-                }
+                h.update(piece);
             }
-            Some(v)
+            (v, h)
         };
-        if block == 0 {
-            return Some(vec![Vec::new(); k]);
-        }
-        if self.bytes.len() >= PARALLEL_MIN {
+        let block = self.bytes.len() / k;
+        let parts: Vec<(Vec<f64>, crc32fast::Hasher)> = if self.bytes.len() >= PARALLEL_MIN {
             self.bytes.par_chunks_exact(block).map(read).collect()
         } else {
             self.bytes.chunks_exact(block).map(read).collect()
-        }
+        };
+        let mut h = crc32fast::Hasher::new();
+        let blocks = parts
+            .into_iter()
+            .map(|(v, part)| {
+                h.combine(&part);
+                v
+            })
+            .collect();
+        Some((blocks, h))
     }
 }
 
@@ -380,9 +389,33 @@ pub struct Document<'a> {
     pub class: String,
     pub fields: Vec<(String, Value)>,
     pub arrays: Vec<ArrayView<'a>>,
+    /// Header, metadata and padding: the bytes before the arrays.
+    head: &'a [u8],
+    /// The CRC the file ends with.
+    crc: u32,
 }
 
 impl<'a> Document<'a> {
+    /// Checks the file's CRC, for a document from [`decode_unverified`]. `hashed` holds the
+    /// CRC state of arrays already checksummed while being read ([`ArrayView::copy_blocks`]),
+    /// by name; the other bytes are checksummed here.
+    pub fn verify(&self, hashed: &[(&str, crc32fast::Hasher)]) -> Result<(), FormatError> {
+        let mut h = hasher_of(self.head);
+        for a in &self.arrays {
+            match hashed.iter().find(|(name, _)| *name == a.name) {
+                Some((_, part)) => h.combine(part),
+                None if a.bytes.len() >= PARALLEL_MIN => h.combine(
+                    &crc32fast::Hasher::new_with_initial_len(crc32(a.bytes), a.bytes.len() as u64),
+                ),
+                None => h.update(a.bytes),
+            }
+        }
+        if h.finalize() != self.crc {
+            return fail("corrupted or truncated banditkit file (checksum mismatch)");
+        }
+        Ok(())
+    }
+
     pub fn field(&self, key: &str) -> Option<&Value> {
         self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
@@ -455,17 +488,44 @@ pub fn class_name(data: &[u8]) -> Result<String, FormatError> {
 /// The document in `data`, after every check the container can make: magic, version, CRC,
 /// metadata, the array table against the file's length.
 pub fn decode(data: &[u8]) -> Result<Document<'_>, FormatError> {
-    let (version, meta_len) = header(data)?;
+    header(data)?;
     let body = &data[..data.len() - CRC_LEN];
     let crc = u32::from_le_bytes(data[body.len()..].try_into().expect("4 bytes"));
     if crc32(body) != crc {
         return fail("corrupted or truncated banditkit file (checksum mismatch)");
     }
+    decode_unverified(data)
+}
+
+/// [`decode`] without the CRC check, which the caller must make with [`Document::verify`]
+/// before using anything it built from the document (reading the arrays can checksum them
+/// on the way, while they are in cache). Every structural check is made; a failure is
+/// reported as a checksum mismatch if the CRC does not match (the likelier cause).
+pub fn decode_unverified(data: &[u8]) -> Result<Document<'_>, FormatError> {
+    structure(data).map_err(|e| {
+        let body = &data[..data.len().saturating_sub(CRC_LEN)];
+        let crc = data
+            .get(body.len()..)
+            .and_then(|c| c.try_into().ok())
+            .map(u32::from_le_bytes);
+        if data.len() >= HEADER_LEN + CRC_LEN && crc != Some(crc32(body)) {
+            FormatError("corrupted or truncated banditkit file (checksum mismatch)".into())
+        } else {
+            e
+        }
+    })
+}
+
+fn structure(data: &[u8]) -> Result<Document<'_>, FormatError> {
+    let (version, meta_len) = header(data)?;
+    let body = &data[..data.len() - CRC_LEN];
+    let crc = u32::from_le_bytes(data[body.len()..].try_into().expect("4 bytes"));
     let (entries, class) = metadata(data, version, meta_len)?;
     let mut offset = padded(HEADER_LEN + meta_len);
     if offset > body.len() || body[HEADER_LEN + meta_len..offset].iter().any(|&b| b != 0) {
         return fail("corrupted banditkit file (padding)");
     }
+    let head = &body[..offset];
     let mut fields = Vec::with_capacity(entries.len());
     let mut table = None;
     for (k, v) in entries {
@@ -509,6 +569,8 @@ pub fn decode(data: &[u8]) -> Result<Document<'_>, FormatError> {
         class,
         fields,
         arrays,
+        head,
+        crc,
     })
 }
 
@@ -573,8 +635,11 @@ mod tests {
         assert_eq!(doc.fields.len(), 1);
         let m: Vec<f64> = doc.array("m").unwrap().f64s().collect();
         assert_eq!(m, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
-        let blocks = doc.array("m").unwrap().finite_blocks(3).unwrap();
+        let (blocks, h) = doc.array("m").unwrap().copy_blocks(3).unwrap();
         assert_eq!(blocks, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]);
+        let doc = decode_unverified(&bytes).unwrap();
+        doc.verify(&[("m", h)]).unwrap();
+        doc.verify(&[]).unwrap();
         let n: Vec<i64> = doc.array("n").unwrap().i64s().collect();
         assert_eq!(n, [7, 9]);
         assert_eq!(class_name(&bytes).unwrap(), "Test");
@@ -585,11 +650,15 @@ mod tests {
         let bytes = sample();
         for cut in 0..bytes.len() {
             assert!(decode(&bytes[..cut]).is_err());
+            let deferred = decode_unverified(&bytes[..cut]).and_then(|doc| doc.verify(&[]));
+            assert!(deferred.is_err());
         }
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x10;
             assert!(decode(&b).is_err(), "flip at {i}");
+            let deferred = decode_unverified(&b).and_then(|doc| doc.verify(&[]));
+            assert!(deferred.is_err(), "flip at {i}");
         }
     }
 
@@ -619,18 +688,20 @@ mod tests {
         assert_eq!(bytes[n..], crc32fast::hash(&bytes[..n]).to_le_bytes());
         assert_eq!(crc32(&bytes[..n]), crc32fast::hash(&bytes[..n]));
         let doc = decode(&bytes).unwrap();
-        let blocks = doc.array("a").unwrap().finite_blocks(3).unwrap();
+        let (blocks, h) = doc.array("a").unwrap().copy_blocks(3).unwrap();
         assert_eq!(blocks.concat(), a[..300_000]);
-        let mut bad = a.clone();
-        bad[250_007] = f64::NAN;
-        let arrays = vec![Array {
-            name: "a",
-            shape: vec![3, 100_000],
-            data: Source::F8(&bad[..300_000]),
-        }];
-        let bytes = Encoder::new("Big", vec![], arrays).unwrap().to_vec();
-        assert!(decode(&bytes).unwrap().arrays[0].finite_blocks(3).is_none());
-        assert!(decode(&bytes).unwrap().arrays[0].finite_blocks(7).is_none());
+        assert!(doc.array("a").unwrap().copy_blocks(7).is_none());
+        doc.verify(&[("a", h.clone())]).unwrap();
+        let mut bad = bytes.clone();
+        bad[n - 100] ^= 1; // in "b", checksummed by verify itself
+        let doc = decode_unverified(&bad).unwrap();
+        let (_, h) = doc.array("a").unwrap().copy_blocks(3).unwrap();
+        assert!(doc.verify(&[("a", h)]).is_err());
+        bad[n - 100] ^= 1;
+        bad[n / 2] ^= 1; // in "a", checksummed while copied
+        let doc = decode_unverified(&bad).unwrap();
+        let (_, h) = doc.array("a").unwrap().copy_blocks(3).unwrap();
+        assert!(doc.verify(&[("a", h)]).is_err());
     }
 
     #[test]
@@ -691,14 +762,15 @@ mod timing {
             fastest(101, || assert!(decode(&file).is_ok()))
         );
         let decode_time = fastest(101, || {
-            let doc = decode(&file).unwrap();
-            assert!(doc.arrays[0].finite_blocks(6).is_some());
+            let doc = decode_unverified(&file).unwrap();
+            let (_, h) = doc.arrays[0].copy_blocks(6).unwrap();
+            doc.verify(&[("m", h)]).unwrap();
         });
-        println!("decode and copy out {decode_time}");
+        println!("decode, copy out and verify {decode_time}");
         let doc = decode(&file).unwrap();
         println!(
-            "finite_blocks {}",
-            fastest(101, || assert!(doc.arrays[0].finite_blocks(6).is_some()))
+            "copy_blocks {}",
+            fastest(101, || assert!(doc.arrays[0].copy_blocks(6).is_some()))
         );
     }
 }

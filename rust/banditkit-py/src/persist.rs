@@ -339,12 +339,21 @@ fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
         .collect()
 }
 
-/// `k` finite symmetric `d x d` matrices, each stored as its packed upper triangle (shape
-/// `[k, d (d + 1) / 2]`, the layout of `contextual::kernels`).
-fn packed_matrices(doc: &Document<'_>, name: &str, k: usize, d: usize) -> R<Vec<Vec<f64>>> {
-    view(doc, name, &[k, packed_len(d)], DType::F8)?
-        .finite_blocks(k)
-        .ok_or_else(|| invalid(format!("array '{name}' must be finite")))
+/// `k` symmetric `d x d` matrices, each stored as its packed upper triangle (shape
+/// `[k, d (d + 1) / 2]`, the layout of `contextual::kernels`), and the array's CRC state.
+/// Finiteness is left to `ArmState::from_snapshot` (one scan fewer of a big model).
+fn packed_matrices<'n>(
+    doc: &Document<'_>,
+    name: &'n str,
+    k: usize,
+    d: usize,
+    hashed: &mut Vec<(&'n str, format::Crc)>,
+) -> R<Vec<Vec<f64>>> {
+    let (blocks, h) = view(doc, name, &[k, packed_len(d)], DType::F8)?
+        .copy_blocks(k)
+        .ok_or_else(|| invalid(format!("array '{name}' does not split into {k} matrices")))?;
+    hashed.push((name, h));
+    Ok(blocks)
 }
 
 /// The arm labels as an [`ArmIndex`].
@@ -638,11 +647,31 @@ pub fn contextual_from_bytes(
     class: &str,
 ) -> PyResult<(Vec<Py<PyAny>>, LinearPolicy)> {
     let bytes = input_bytes(data)?;
-    let doc = decode(py, bytes.as_bytes(), class)?;
-    let labels = to_py(py, labels_in(py, &doc))?;
+    let raw = bytes.as_bytes();
+    let big = raw.len() >= DETACH_MIN_BYTES;
+    // The CRC is checked after the arrays are read (their big blocks are checksummed while
+    // copied), before anything built is used; every failure first checks it, so a damaged file
+    // is reported as such.
+    let doc = if big {
+        py.detach(|| format::decode_unverified(raw))
+    } else {
+        format::decode_unverified(raw)
+    }
+    .map_err(|e| format_error(py, e.0))?;
+    let crc_first = |err: PyErr| match doc.verify(&[]) {
+        Ok(()) => err,
+        Err(e) => format_error(py, e.0),
+    };
+    if doc.class != class {
+        return Err(crc_first(format_error(
+            py,
+            format!("the file holds a '{}', not a '{class}'", doc.class),
+        )));
+    }
+    let labels = to_py(py, labels_in(py, &doc)).map_err(crc_first)?;
     let k = labels.len();
     let ucb = class == "LinUCB";
-    let build = || -> R<LinearPolicy> {
+    let build = |hashed: &mut Vec<(&str, format::Crc)>| -> R<LinearPolicy> {
         let n_features = param_u64(&doc, "n_features")?;
         let param = param_f64(&doc, if ucb { "alpha" } else { "v" })?;
         let cfg = ArmConfig {
@@ -661,8 +690,8 @@ pub fn contextual_from_bytes(
         let mut policy = LinearPolicy::new(cfg, scoring, 0, seed).map_err(invalid)?;
         policy.set_events(events);
         let d = cfg.n_features;
-        let grams = packed_matrices(&doc, "gram", k, d)?;
-        let inverses = packed_matrices(&doc, "a_inv", k, d)?;
+        let grams = packed_matrices(&doc, "gram", k, d, hashed)?;
+        let inverses = packed_matrices(&doc, "a_inv", k, d, hashed)?;
         let scales = positive(floats(&doc, "a_inv_scale", &[k])?, "a_inv_scale")?;
         let b = floats(&doc, "b", &[k, d])?;
         let theta = floats(&doc, "theta", &[k, d])?;
@@ -694,18 +723,27 @@ pub fn contextual_from_bytes(
                 refactors: refactors[i],
             };
             start += n;
-            arms.push(
-                ArmState::from_snapshot(cfg, snap)
-                    .ok_or_else(|| invalid("inconsistent arm state"))?,
-            );
+            let Some(arm) = ArmState::from_snapshot(cfg, snap) else {
+                // Name the culprit (the matrices were copied unchecked).
+                for name in ["gram", "a_inv"] {
+                    floats(&doc, name, &[k, packed_len(d)])?;
+                }
+                return Err(invalid("inconsistent arm state"));
+            };
+            arms.push(arm);
         }
         policy.set_arms(arms).map_err(invalid)?;
         Ok(policy)
     };
-    let policy = if bytes.as_bytes().len() >= DETACH_MIN_BYTES {
-        py.detach(build)
+    let build_and_verify = || {
+        let mut hashed = Vec::new();
+        let built = build(&mut hashed);
+        doc.verify(&hashed).map_err(|e| e.0).and(built)
+    };
+    let policy = if big {
+        py.detach(build_and_verify)
     } else {
-        build()
+        build_and_verify()
     };
     let policy = to_py(py, policy)?;
     Ok((labels.into_iter().map(Bound::unbind).collect(), policy))
