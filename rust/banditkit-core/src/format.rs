@@ -316,9 +316,10 @@ impl ArrayView<'_> {
 
 impl ArrayView<'_> {
     /// The array cut into `k` equal blocks (e.g. one packed matrix per arm) as float64
-    /// vectors, with the array's CRC state for [`Document::verify`] (each piece is
-    /// checksummed right after being copied, while in cache; big arrays in parallel). `None`
-    /// if it is not float64 or does not split into `k` blocks.
+    /// vectors, with the array's CRC state for [`Document::verify`]: each piece is checked
+    /// finite and checksummed right after being copied, while in cache; big arrays in
+    /// parallel. `None` if it is not float64, does not split into `k` blocks or holds a
+    /// non-finite number (the caller names the array).
     pub fn copy_blocks(&self, k: usize) -> Option<(Vec<Vec<f64>>, crc32fast::Hasher)> {
         use rayon::prelude::*;
         if self.dtype != DType::F8 {
@@ -335,19 +336,24 @@ impl ArrayView<'_> {
             let mut v = Vec::with_capacity(bytes.len() / 8);
             let mut h = crc32fast::Hasher::new();
             for piece in bytes.chunks(PIECE) {
+                let at = v.len();
                 extend_f64s(&mut v, piece);
+                if !crate::contextual::kernels::all_finite(&v[at..]) {
+                    return None;
+                }
                 h.update(piece);
             }
-            (v, h)
+            Some((v, h))
         };
         let block = self.bytes.len() / k;
-        let parts: Vec<(Vec<f64>, crc32fast::Hasher)> = if self.bytes.len() >= PARALLEL_MIN {
+        let parts: Option<Vec<(Vec<f64>, crc32fast::Hasher)>> = if self.bytes.len() >= PARALLEL_MIN
+        {
             self.bytes.par_chunks_exact(block).map(read).collect()
         } else {
             self.bytes.chunks_exact(block).map(read).collect()
         };
         let mut h = crc32fast::Hasher::new();
-        let blocks = parts
+        let blocks = parts?
             .into_iter()
             .map(|(v, part)| {
                 h.combine(&part);
@@ -698,6 +704,12 @@ mod tests {
         let (_, h) = doc.array("a").unwrap().copy_blocks(3).unwrap();
         assert!(doc.verify(&[("a", h)]).is_err());
         bad[n - 100] ^= 1;
+        let at = 8 * 250_007 + (bytes.len() - 8 * (300_000 + 12_345) - 4); // a[250_007]
+        bad[at..at + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+        assert!(decode_unverified(&bad).unwrap().arrays[0]
+            .copy_blocks(3)
+            .is_none());
+        bad[at..at + 8].copy_from_slice(&bytes[at..at + 8]);
         bad[n / 2] ^= 1; // in "a", checksummed while copied
         let doc = decode_unverified(&bad).unwrap();
         let (_, h) = doc.array("a").unwrap().copy_blocks(3).unwrap();

@@ -340,8 +340,8 @@ fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
 }
 
 /// `k` symmetric `d x d` matrices, each stored as its packed upper triangle (shape
-/// `[k, d (d + 1) / 2]`, the layout of `contextual::kernels`), and the array's CRC state.
-/// Finiteness is left to `ArmState::from_snapshot` (one scan fewer of a big model).
+/// `[k, d (d + 1) / 2]`, the layout of `contextual::kernels`), checked finite, and the
+/// array's CRC state.
 fn packed_matrices<'n>(
     doc: &Document<'_>,
     name: &'n str,
@@ -351,7 +351,7 @@ fn packed_matrices<'n>(
 ) -> R<Vec<Vec<f64>>> {
     let (blocks, h) = view(doc, name, &[k, packed_len(d)], DType::F8)?
         .copy_blocks(k)
-        .ok_or_else(|| invalid(format!("array '{name}' does not split into {k} matrices")))?;
+        .ok_or_else(|| invalid(format!("array '{name}' must be finite")))?;
     hashed.push((name, h));
     Ok(blocks)
 }
@@ -723,13 +723,9 @@ pub fn contextual_from_bytes(
                 refactors: refactors[i],
             };
             start += n;
-            let Some(arm) = ArmState::from_snapshot(cfg, snap) else {
-                // Name the culprit (the matrices were copied unchecked).
-                for name in ["gram", "a_inv"] {
-                    floats(&doc, name, &[k, packed_len(d)])?;
-                }
-                return Err(invalid("inconsistent arm state"));
-            };
+            // packed_matrices checked both matrices finite.
+            let arm = ArmState::from_snapshot_finite_matrices(cfg, snap)
+                .ok_or_else(|| invalid("inconsistent arm state"))?;
             arms.push(arm);
         }
         policy.set_arms(arms).map_err(invalid)?;
