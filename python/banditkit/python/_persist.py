@@ -8,6 +8,7 @@ str or int), "params" (settings), "rng" (generator state), and its arrays.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections import deque
@@ -99,10 +100,13 @@ def check_positive(values: np.ndarray, name: str) -> None:
         raise FormatError(f"invalid banditkit file: {name} must be positive")
 
 
+@functools.lru_cache(maxsize=8)
 def packed_indices(d: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of a symmetric d x d matrix's packed upper triangle, in file order: row
-    by row, each from the diagonal on (the Rust core's packed layout)."""
-    return np.triu_indices(d)
+    by row, each from the diagonal on (the Rust core's packed layout). Cached, read-only."""
+    rows, cols = np.triu_indices(d)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def packed_symmetric(doc: Document, name: str, k: int, d: int) -> np.ndarray:
