@@ -31,7 +31,8 @@ def timed(stmt, number=5, repeat=61):
     return runs[len(runs) // 2], runs[0]
 
 
-full = bytes(8 * k * 2 * d * d)  # the six matrices as full float64 matrices
+full = bytes(8 * k * 2 * d * d)
+state_pickle = pickle.dumps(pb.__dict__)  # the six matrices as full float64 matrices
 cases = {
     "copy 7.2 MB once (bytearray(full matrices))": lambda: bytearray(full),
     "copy the file once (bytearray(data))": lambda: bytearray(data),
@@ -41,6 +42,7 @@ cases = {
     "python from_bytes": lambda: py.LinUCB.from_bytes(data),
     "pickle.dumps(NumPy object) [now via the format]": lambda: pickle.dumps(pb),
     "pickle.dumps(NumPy object state, pre-format pickling)": lambda: pickle.dumps(pb.__dict__),
+    "pickle.loads(NumPy object state, pre-format pickling)": lambda: pickle.loads(state_pickle),
     "copy.deepcopy(rust object)": lambda: copy.deepcopy(rb),
 }
 print(f"file size: {len(data) / 1e6:.2f} MB; full matrices {len(full) / 1e6:.2f} MB")
@@ -49,7 +51,8 @@ for name, f in cases.items():
     results[name] = med, low = timed(f)
     print(f"{name:55s} {med:8.3f} ms median ({low:.3f} fastest)")
 copy_ms = results["copy 7.2 MB once (bytearray(full matrices))"][0]
-pickle_ms = results["pickle.dumps(NumPy object state, pre-format pickling)"][0]
-for name in ("rust to_bytes", "rust from_bytes"):
+for name, other in (("rust to_bytes", "dumps"), ("rust from_bytes", "loads")):
     med = results[name][0]
-    print(f"{name}: {med / copy_ms:.2f}x one copy, {med / pickle_ms:.2f}x pre-format pickle")
+    pickle_ms = results[f"pickle.{other}(NumPy object state, pre-format pickling)"][0]
+    ratios = f"{med / copy_ms:.2f}x one copy, {med / pickle_ms:.2f}x pre-format pickle.{other}"
+    print(f"{name}: {ratios}")
