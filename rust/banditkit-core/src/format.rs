@@ -763,6 +763,17 @@ mod timing {
         let mut out = vec![0u8; enc.len()];
         println!("file {} bytes", enc.len());
         println!("memcpy {}", fastest(101, || out.copy_from_slice(&src)));
+        // Into new memory, as loading must: allocation and first touch (page faults) included.
+        println!(
+            "memcpy into a new Vec {}",
+            fastest(101, || assert!(src.to_vec()[7] == 1))
+        );
+        let sixths =
+            |f: &[u8]| -> Vec<Vec<u8>> { f.chunks(f.len() / 6).map(<[u8]>::to_vec).collect() };
+        println!(
+            "memcpy into 6 new Vecs {}",
+            fastest(101, || assert!(sixths(&src).len() > 5))
+        );
         println!(
             "crc one thread {}",
             fastest(101, || assert!(crc32fast::hash(&out) != 1))
