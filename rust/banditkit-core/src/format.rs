@@ -14,6 +14,7 @@
 //! the input ([`ArrayView`]), so a model costs one copy each way plus the CRC.
 use rmpv::Value;
 use std::fmt;
+use std::mem::MaybeUninit;
 
 pub const MAGIC: [u8; 4] = *b"BKIT";
 pub const FORMAT_VERSION: u16 = 1;
@@ -103,7 +104,7 @@ impl Source<'_> {
 
     /// Writes the numbers `from .. from + out.len() / 8` of a leaf (not `Concat`) as
     /// little-endian bytes.
-    fn write_leaf(&self, out: &mut [u8], from: usize) {
+    fn write_leaf(&self, out: &mut [MaybeUninit<u8>], from: usize) {
         let range = from..from + out.len() / 8;
         match self {
             Source::F8(v) => write_f64s(out, &v[range]),
@@ -114,21 +115,40 @@ impl Source<'_> {
     }
 }
 
-fn put(out: &mut [u8], words: impl Iterator<Item = [u8; 8]>) {
+fn put(out: &mut [MaybeUninit<u8>], words: impl Iterator<Item = [u8; 8]>) {
     for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
-        chunk.copy_from_slice(&w);
+        for (dst, b) in chunk.iter_mut().zip(w) {
+            dst.write(b);
+        }
     }
+}
+
+/// `src` into `out` (same length); afterwards `out` is initialised.
+fn put_bytes(out: &mut [MaybeUninit<u8>], src: &[u8]) {
+    assert_eq!(out.len(), src.len());
+    // SAFETY: both slices are valid for `src.len()` bytes and cannot overlap (`out` is a
+    // unique borrow); MaybeUninit<u8> has the layout of u8.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), out.as_mut_ptr().cast::<u8>(), src.len()) }
+}
+
+/// `out` as bytes, once every byte of it has been written.
+///
+/// # Safety
+/// Every element of `out` must be initialised.
+unsafe fn written(out: &[MaybeUninit<u8>]) -> &[u8] {
+    // SAFETY: initialised per the caller; MaybeUninit<u8> has the layout of u8.
+    unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len()) }
 }
 
 /// `v` as little-endian bytes into `out` (`out.len() == 8 * v.len()`): one memcpy on
 /// little-endian machines.
-fn write_f64s(out: &mut [u8], v: &[f64]) {
+fn write_f64s(out: &mut [MaybeUninit<u8>], v: &[f64]) {
     #[cfg(target_endian = "little")]
     {
         // SAFETY: any f64 is 8 initialised bytes, the slice covers exactly `v`'s memory, and
         // u8 has no alignment requirement; on a little-endian machine they are the LE bytes.
         let bytes = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), 8 * v.len()) };
-        out.copy_from_slice(bytes);
+        put_bytes(out, bytes);
     }
     #[cfg(not(target_endian = "little"))]
     put(out, v.iter().map(|x| x.to_le_bytes()));
@@ -245,17 +265,30 @@ impl<'a> Encoder<'a> {
     /// piece by piece right after each piece is written (still in cache), the pieces in
     /// parallel for big files, and the pieces' CRCs combined in file order.
     pub fn write_into(&self, out: &mut [u8]) {
+        // SAFETY: &mut [u8] -> &mut [MaybeUninit<u8>] (same layout), and only initialised
+        // bytes are written through it.
+        let uninit = unsafe {
+            std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<MaybeUninit<u8>>(), out.len())
+        };
+        self.write_into_uninit(uninit);
+    }
+
+    /// [`Encoder::write_into`] into memory that need not be initialised (a new Python `bytes`
+    /// object): every byte of `out` is written, so nothing has to be zeroed first.
+    pub fn write_into_uninit(&self, out: &mut [MaybeUninit<u8>]) {
         assert_eq!(out.len(), self.len, "output buffer of the wrong length");
         let body = self.len - CRC_LEN;
         let (head, mut rest) = out[..body].split_at_mut(self.head.len());
-        head.copy_from_slice(&self.head);
-        let head_crc = hasher_of(head);
+        put_bytes(head, &self.head);
+        // SAFETY: `head` was written just above.
+        let head_crc = hasher_of(unsafe { written(head) });
         // Every leaf source cut into pieces, each with its block of the output.
-        let mut pieces: Vec<(&Source<'_>, usize, &mut [u8])> = Vec::new();
+        type Piece<'s, 'o> = (&'s Source<'s>, usize, &'o mut [MaybeUninit<u8>]);
+        let mut pieces: Vec<Piece<'_, '_>> = Vec::new();
         fn collect<'s, 'o>(
             src: &'s Source<'_>,
-            rest: &mut &'o mut [u8],
-            pieces: &mut Vec<(&'s Source<'s>, usize, &'o mut [u8])>,
+            rest: &mut &'o mut [MaybeUninit<u8>],
+            pieces: &mut Vec<Piece<'s, 'o>>,
         ) {
             if let Source::Concat(parts) = src {
                 parts.iter().for_each(|p| collect(p, rest, pieces));
@@ -270,9 +303,13 @@ impl<'a> Encoder<'a> {
         for a in &self.arrays {
             collect(&a.data, &mut rest, &mut pieces);
         }
-        let write = |(s, from, block): (&Source<'_>, usize, &mut [u8])| {
+        // The arrays fill the body exactly (their lengths were summed into `self.len`), so
+        // no byte is left unwritten.
+        assert!(rest.is_empty());
+        let write = |(s, from, block): Piece<'_, '_>| {
             s.write_leaf(block, from);
-            hasher_of(block)
+            // SAFETY: write_leaf writes every byte of its block.
+            hasher_of(unsafe { written(block) })
         };
         let parts: Vec<crc32fast::Hasher> = if self.len >= PARALLEL_MIN {
             use rayon::prelude::*;
@@ -281,7 +318,7 @@ impl<'a> Encoder<'a> {
             pieces.into_iter().map(write).collect()
         };
         let crc = combine(head_crc, parts);
-        out[body..].copy_from_slice(&crc.to_le_bytes());
+        put_bytes(&mut out[body..], &crc.to_le_bytes());
     }
 
     pub fn to_vec(&self) -> Vec<u8> {

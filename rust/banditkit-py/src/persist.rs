@@ -79,14 +79,26 @@ fn write<'py>(
     arrays: Vec<Array<'_>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let enc = Encoder::new(class, fields, arrays).map_err(|e| PyTypeError::new_err(e.0))?;
-    PyBytes::new_with(py, enc.len(), |buf| {
-        if buf.len() >= DETACH_MIN_BYTES {
-            py.detach(|| enc.write_into(buf));
+    // A new bytes object left uninitialised (PyBytes::new_with would zero it first: a pass
+    // over a big file with the GIL held) and written whole by the encoder.
+    let len = enc.len();
+    let size =
+        pyo3::ffi::Py_ssize_t::try_from(len).map_err(|_| PyTypeError::new_err("file too large"))?;
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object of n uninitialised
+    // bytes (or NULL with an exception set, turned into Err); nobody else sees it until it is
+    // returned, after write_into_uninit has written every one of its bytes.
+    unsafe {
+        let ptr = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
+        let obj = Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked::<PyBytes>();
+        let data = pyo3::ffi::PyBytes_AsString(obj.as_ptr()).cast::<std::mem::MaybeUninit<u8>>();
+        let buf = std::slice::from_raw_parts_mut(data, len);
+        if len >= DETACH_MIN_BYTES {
+            py.detach(|| enc.write_into_uninit(buf));
         } else {
-            enc.write_into(buf);
+            enc.write_into_uninit(buf);
         }
-        Ok(())
-    })
+        Ok(obj)
+    }
 }
 
 // --- common fields ---
