@@ -226,7 +226,8 @@ BAD_EDITS = {
     ],
     "LinUCB": [
         set_array("gram", lambda a: a[:, :-1]),
-        set_array("a_inv", lambda a: a + np.triu(np.full_like(a, 1e-3), 1)),
+        set_array("gram", lambda a: np.zeros((a.shape[0], 4, 4))),  # full matrices: not packed
+        set_array("a_inv", lambda a: np.where(np.arange(a.shape[1]) == 3, np.inf, a)),
         set_array("theta", lambda a: a * np.nan),
         set_array("pulls", lambda a: -a),
         set_array("window_len", lambda a: a + 1),
@@ -323,3 +324,18 @@ def test_saving_while_another_thread_learns(rs_bk):
         assert copy_.to_bytes() == data
         pulls.append(copy_.get_stats()["total_pulls"])
     assert pulls == sorted(pulls)  # files follow the updates, never a mix
+
+
+@pytest.mark.parametrize("cls", ["LinUCB", "LinTS"])
+def test_symmetric_matrices_are_stored_as_packed_upper_triangles(bk, cls):
+    """docs/format.md: gram and a_inv are (k, d (d + 1) / 2), each row the upper triangle row
+    by row; a_inv times a_inv_scale is the model's inverse."""
+    b = {m.__name__: m for m in MAKERS}[f"{cls.lower()}_plain"](bk)
+    doc = _format.decode(b.to_bytes())
+    d, k = b.n_features, len(b.arms)
+    rows, cols = np.triu_indices(d)
+    assert doc.arrays["gram"].shape == doc.arrays["a_inv"].shape == (k, d * (d + 1) // 2)
+    for i, arm in enumerate(b.arms):
+        assert np.array_equal(doc.arrays["gram"][i], b.gram(arm)[rows, cols])
+        scaled = doc.arrays["a_inv_scale"][i] * doc.arrays["a_inv"][i]
+        assert np.array_equal(scaled, b.a_inv(arm)[rows, cols])

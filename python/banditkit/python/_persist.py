@@ -8,6 +8,7 @@ str or int), "params" (settings), "rng" (generator state), and its arrays.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections import deque
@@ -99,11 +100,24 @@ def check_positive(values: np.ndarray, name: str) -> None:
         raise FormatError(f"invalid banditkit file: {name} must be positive")
 
 
-def check_symmetric(m: np.ndarray, name: str) -> None:
-    """Bitwise (0.0 and -0.0 differ): the Rust backend keeps one triangle of these."""
-    bits = m.view(np.int64)
-    if not np.array_equal(bits, np.swapaxes(bits, -1, -2)):
-        raise FormatError(f"invalid banditkit file: {name} must be exactly symmetric")
+@functools.lru_cache(maxsize=8)
+def packed_indices(d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of a symmetric d x d matrix's packed upper triangle, in file order: row
+    by row, each from the diagonal on (the Rust core's packed layout). Cached, read-only."""
+    rows, cols = np.triu_indices(d)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
+def packed_symmetric(doc: Document, name: str, k: int, d: int) -> np.ndarray:
+    """The `k` symmetric `d x d` matrices stored as packed upper triangles (shape
+    `(k, d (d + 1) / 2)`), as full matrices, exactly symmetric by construction."""
+    packed = array(doc, name, (k, d * (d + 1) // 2))
+    rows, cols = packed_indices(d)
+    full = np.empty((k, d, d))
+    full[:, rows, cols] = packed
+    full[:, cols, rows] = packed
+    return full
 
 
 # --- random generators ---

@@ -393,9 +393,10 @@ class _LinearBandit(Synchronized, _persist.Persistent, ABC):
             return np.array([get(m) for m in ms], dtype=dtype).reshape((len(ms), *shape))
 
         hist = [h for m in ms for h in m.history]
+        upper = _persist.packed_indices(d)
         arrays = [
-            ("gram", stack(lambda m: m.A, (d, d))),
-            ("a_inv", stack(lambda m: m.a_inv, (d, d))),
+            ("gram", stack(lambda m: m.A[upper], (upper[0].size,))),
+            ("a_inv", stack(lambda m: m.a_inv[upper], (upper[0].size,))),
             ("a_inv_scale", np.ones(len(ms))),  # the Rust backend's lazy scale of A^{-1}
             ("b", stack(lambda m: m.b, (d,))),
             ("theta", stack(lambda m: m.theta, (d,))),
@@ -429,12 +430,8 @@ class _LinearBandit(Synchronized, _persist.Persistent, ABC):
                 raise
             raise _persist.FormatError(f"invalid banditkit file: {exc}") from None
         k, d = len(labels), new.n_features
-        gram, a_inv = (
-            _persist.array(doc, "gram", (k, d, d)),
-            _persist.array(doc, "a_inv", (k, d, d)),
-        )
-        _persist.check_symmetric(gram, "gram")
-        _persist.check_symmetric(a_inv, "a_inv")
+        gram = _persist.packed_symmetric(doc, "gram", k, d)
+        a_inv = _persist.packed_symmetric(doc, "a_inv", k, d)
         scale = _persist.array(doc, "a_inv_scale", (k,))
         _persist.check_positive(scale, "a_inv_scale")
         a_inv = scale[:, None, None] * a_inv

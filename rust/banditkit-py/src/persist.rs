@@ -6,6 +6,7 @@
 //! released.
 use crate::arms::ArmIndex;
 use banditkit_core::beta::BetaPosterior;
+use banditkit_core::contextual::kernels::packed_len;
 use banditkit_core::contextual::{ArmConfig, ArmSnapshot, ArmState, LinearPolicy, Scoring};
 use banditkit_core::format::{self, Array, ArrayView, DType, Document, Encoder, Source};
 use banditkit_core::gaussian::GaussianPosterior;
@@ -78,14 +79,26 @@ fn write<'py>(
     arrays: Vec<Array<'_>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let enc = Encoder::new(class, fields, arrays).map_err(|e| PyTypeError::new_err(e.0))?;
-    PyBytes::new_with(py, enc.len(), |buf| {
-        if buf.len() >= DETACH_MIN_BYTES {
-            py.detach(|| enc.write_into(buf));
+    // A new bytes object left uninitialised (PyBytes::new_with would zero it first: a pass
+    // over a big file with the GIL held) and written whole by the encoder.
+    let len = enc.len();
+    let size =
+        pyo3::ffi::Py_ssize_t::try_from(len).map_err(|_| PyTypeError::new_err("file too large"))?;
+    // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object of n uninitialised
+    // bytes (or NULL with an exception set, turned into Err); nobody else sees it until it is
+    // returned, after write_into_uninit has written every one of its bytes.
+    unsafe {
+        let ptr = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
+        let obj = Bound::from_owned_ptr_or_err(py, ptr)?.cast_into_unchecked::<PyBytes>();
+        let data = pyo3::ffi::PyBytes_AsString(obj.as_ptr()).cast::<std::mem::MaybeUninit<u8>>();
+        let buf = std::slice::from_raw_parts_mut(data, len);
+        if len >= DETACH_MIN_BYTES {
+            py.detach(|| enc.write_into_uninit(buf));
         } else {
-            enc.write_into(buf);
+            enc.write_into_uninit(buf);
         }
-        Ok(())
-    })
+        Ok(obj)
+    }
 }
 
 // --- common fields ---
@@ -338,11 +351,21 @@ fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
         .collect()
 }
 
-/// `k` exactly symmetric finite `d x d` matrices, each as its packed upper triangle.
-fn packed_matrices(doc: &Document<'_>, name: &str, k: usize, d: usize) -> R<Vec<Vec<f64>>> {
-    view(doc, name, &[k, d, d], DType::F8)?
-        .packed_symmetric(k, d)
-        .ok_or_else(|| invalid(format!("{name} must be finite and exactly symmetric")))
+/// `k` symmetric `d x d` matrices, each stored as its packed upper triangle (shape
+/// `[k, d (d + 1) / 2]`, the layout of `contextual::kernels`), checked finite, and the
+/// array's CRC state.
+fn packed_matrices<'n>(
+    doc: &Document<'_>,
+    name: &'n str,
+    k: usize,
+    d: usize,
+    hashed: &mut Vec<(&'n str, format::Crc)>,
+) -> R<Vec<Vec<f64>>> {
+    let (blocks, h) = view(doc, name, &[k, packed_len(d)], DType::F8)?
+        .copy_blocks(k)
+        .ok_or_else(|| invalid(format!("array '{name}' must be finite")))?;
+    hashed.push((name, h));
+    Ok(blocks)
 }
 
 /// The arm labels as an [`ArmIndex`].
@@ -567,28 +590,15 @@ pub fn contextual_to_bytes<'py>(
     let arrays = vec![
         Array {
             name: "gram",
-            shape: vec![k, d, d],
-            data: Source::Concat(
-                grams
-                    .iter()
-                    .map(|g| Source::PackedSym {
-                        packed: g,
-                        d,
-                        scale: 1.0,
-                    })
-                    .collect(),
-            ),
+            shape: vec![k, packed_len(d)],
+            data: Source::Concat(grams.iter().map(|g| Source::F8(g)).collect()),
         },
         Array {
             name: "a_inv",
-            shape: vec![k, d, d],
+            shape: vec![k, packed_len(d)],
             data: Source::Concat(
                 arms.iter()
-                    .map(|a| Source::PackedSym {
-                        packed: a.a_inv_packed().0,
-                        d,
-                        scale: 1.0,
-                    })
+                    .map(|a| Source::F8(a.a_inv_packed().0))
                     .collect(),
             ),
         },
@@ -649,11 +659,31 @@ pub fn contextual_from_bytes(
     class: &str,
 ) -> PyResult<(Vec<Py<PyAny>>, LinearPolicy)> {
     let bytes = input_bytes(data)?;
-    let doc = decode(py, bytes.as_bytes(), class)?;
-    let labels = to_py(py, labels_in(py, &doc))?;
+    let raw = bytes.as_bytes();
+    let big = raw.len() >= DETACH_MIN_BYTES;
+    // The CRC is checked after the arrays are read (their big blocks are checksummed while
+    // copied), before anything built is used; every failure first checks it, so a damaged file
+    // is reported as such.
+    let doc = if big {
+        py.detach(|| format::decode_unverified(raw))
+    } else {
+        format::decode_unverified(raw)
+    }
+    .map_err(|e| format_error(py, e.0))?;
+    let crc_first = |err: PyErr| match doc.verify(&[]) {
+        Ok(()) => err,
+        Err(e) => format_error(py, e.0),
+    };
+    if doc.class != class {
+        return Err(crc_first(format_error(
+            py,
+            format!("the file holds a '{}', not a '{class}'", doc.class),
+        )));
+    }
+    let labels = to_py(py, labels_in(py, &doc)).map_err(crc_first)?;
     let k = labels.len();
     let ucb = class == "LinUCB";
-    let build = || -> R<LinearPolicy> {
+    let build = |hashed: &mut Vec<(&str, format::Crc)>| -> R<LinearPolicy> {
         let n_features = param_u64(&doc, "n_features")?;
         let param = param_f64(&doc, if ucb { "alpha" } else { "v" })?;
         let cfg = ArmConfig {
@@ -672,8 +702,8 @@ pub fn contextual_from_bytes(
         let mut policy = LinearPolicy::new(cfg, scoring, 0, seed).map_err(invalid)?;
         policy.set_events(events);
         let d = cfg.n_features;
-        let grams = packed_matrices(&doc, "gram", k, d)?;
-        let inverses = packed_matrices(&doc, "a_inv", k, d)?;
+        let grams = packed_matrices(&doc, "gram", k, d, hashed)?;
+        let inverses = packed_matrices(&doc, "a_inv", k, d, hashed)?;
         let scales = positive(floats(&doc, "a_inv_scale", &[k])?, "a_inv_scale")?;
         let b = floats(&doc, "b", &[k, d])?;
         let theta = floats(&doc, "theta", &[k, d])?;
@@ -705,18 +735,23 @@ pub fn contextual_from_bytes(
                 refactors: refactors[i],
             };
             start += n;
-            arms.push(
-                ArmState::from_snapshot(cfg, snap)
-                    .ok_or_else(|| invalid("inconsistent arm state"))?,
-            );
+            // packed_matrices checked both matrices finite.
+            let arm = ArmState::from_snapshot_finite_matrices(cfg, snap)
+                .ok_or_else(|| invalid("inconsistent arm state"))?;
+            arms.push(arm);
         }
         policy.set_arms(arms).map_err(invalid)?;
         Ok(policy)
     };
-    let policy = if bytes.as_bytes().len() >= DETACH_MIN_BYTES {
-        py.detach(build)
+    let build_and_verify = || {
+        let mut hashed = Vec::new();
+        let built = build(&mut hashed);
+        doc.verify(&hashed).map_err(|e| e.0).and(built)
+    };
+    let policy = if big {
+        py.detach(build_and_verify)
     } else {
-        build()
+        build_and_verify()
     };
     let policy = to_py(py, policy)?;
     Ok((labels.into_iter().map(Bound::unbind).collect(), policy))

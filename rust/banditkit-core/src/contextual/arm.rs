@@ -12,7 +12,8 @@
 //! updates, when a downdate's denominator is too small, or when the residual
 //! `||A u - x|| / ||x||` (checked every [`CHECK_EVERY`] updates) exceeds [`RESIDUAL_TOL`].
 use super::kernels::{
-    dot, packed_len, quad_form, quad_forms, rank1, rank_k, row_start, sym_matvec, unpack,
+    all_finite, dot, packed_len, quad_form, quad_forms, rank1, rank_k, row_start, sym_matvec,
+    unpack,
 };
 use crate::linalg::cholesky_lower;
 use std::borrow::Cow;
@@ -213,10 +214,13 @@ impl ArmState {
 
     /// Every stored number is finite.
     pub fn is_finite(&self) -> bool {
-        let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
-        finite(&self.a)
-            && finite(&self.m)
-            && finite(&self.b)
+        all_finite(&self.a) && all_finite(&self.m) && self.is_finite_but_matrices()
+    }
+
+    /// Every stored number but those of the two packed matrices is finite.
+    fn is_finite_but_matrices(&self) -> bool {
+        let finite = all_finite;
+        finite(&self.b)
             && finite(&self.theta)
             && finite(&self.queued_x)
             && finite(&self.queued_w)
@@ -493,6 +497,15 @@ impl ArmState {
     /// Rebuilds an arm from a snapshot; `None` if the lengths do not fit `cfg` or a number is
     /// not finite.
     pub fn from_snapshot(cfg: ArmConfig, s: ArmSnapshot) -> Option<Self> {
+        let finite = all_finite(&s.gram_packed) && all_finite(&s.a_inv_packed);
+        Self::from_snapshot_finite_matrices(cfg, s).filter(|_| finite)
+    }
+
+    /// [`ArmState::from_snapshot`] for a caller that has already checked that both packed
+    /// matrices are finite (a loader checks each piece while it is in cache after copying it):
+    /// every other check is made, and the matrices, the bulk of a big arm, are not scanned again.
+    pub fn from_snapshot_finite_matrices(cfg: ArmConfig, s: ArmSnapshot) -> Option<Self> {
+        debug_assert!(all_finite(&s.gram_packed) && all_finite(&s.a_inv_packed));
         let d = cfg.n_features;
         let p = packed_len(d);
         let n = s.hist_r.len();
@@ -538,7 +551,7 @@ impl ArmState {
             scratch: vec![0.0; d],
             scratch2: vec![0.0; d],
         };
-        arm.is_finite().then_some(arm)
+        arm.is_finite_but_matrices().then_some(arm)
     }
 }
 

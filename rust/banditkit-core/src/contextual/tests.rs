@@ -242,5 +242,16 @@ fn restored_state_must_be_finite() {
     let arm = ArmState::new(cfg(d, 0, 1.0));
     let mut snap = arm.snapshot();
     snap.theta[0] = f64::NAN;
-    assert!(ArmState::from_snapshot(*arm.config(), snap).is_none());
+    assert!(ArmState::from_snapshot(*arm.config(), snap.clone()).is_none());
+    assert!(ArmState::from_snapshot_finite_matrices(*arm.config(), snap).is_none());
+    for matrix in 0..2 {
+        let mut snap = arm.snapshot();
+        let m = if matrix == 0 {
+            &mut snap.gram_packed
+        } else {
+            &mut snap.a_inv_packed
+        };
+        m[1] = f64::INFINITY;
+        assert!(ArmState::from_snapshot(*arm.config(), snap).is_none());
+    }
 }
