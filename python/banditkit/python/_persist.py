@@ -230,22 +230,11 @@ def history(doc: Document, k: int, d: int, window: int, pulls: np.ndarray) -> li
 
 
 class Persistent:
-    """Pickle through the format (`__reduce__` -> `from_bytes`); copies stay plain deep copies
-    (any labels, no encoding)."""
+    """Pickle through the format (`__reduce__` -> `from_bytes`). Copies are not encoded: they
+    stay plain deep copies (any labels), made under the lock by `_sync.Synchronized`."""
 
     def to_bytes(self) -> bytes:
         raise NotImplementedError
 
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         return (type(self).from_bytes, (self.to_bytes(),))  # type: ignore[attr-defined]
-
-    def __copy__(self) -> Any:
-        return self.__deepcopy__({})
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        import copy
-
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return new
