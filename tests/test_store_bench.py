@@ -23,7 +23,7 @@ def test_rows_and_targets_on_sqlite(small, capsys):
     rows = bench_store.run(quick=True)
     err = capsys.readouterr().err
     assert f"postgresql rows skipped: set {bench_store.URL_VAR}" in err
-    codec = {"rust", "python", "memcpy", "pickle-numpy", "pickle-arrays"}
+    codec = {"rust", "python", "memcpy", "memcpy-file", "pickle-numpy", "pickle-arrays"}
     for group in ("store.to_bytes", "store.from_bytes"):
         assert impls(rows, group, bench_store.CODEC_CASE) == codec
     for group in ("store.put", "store.get"):
