@@ -51,7 +51,7 @@ def speedup_plot(rows: list[Row], path: str, machine: dict[str, str] | None = No
         ax.set_axis_off()
         fig.savefig(path)
         return
-    palette = matplotlib.colormaps["tab10"].colors
+    palette = matplotlib.colormaps["tab20"].colors  # one colour per baseline (up to 20)
     impls = sorted({impl for _, impl, _, _, _ in bars})
     colour = {impl: palette[i % len(palette)] for i, impl in enumerate(impls)}
     y = list(range(len(bars)))[::-1]  # first scenario on top

@@ -193,6 +193,12 @@ pub struct Array<'a> {
     pub data: Source<'a>,
 }
 
+impl<'a> Array<'a> {
+    pub fn new(name: &'a str, shape: Vec<usize>, data: Source<'a>) -> Self {
+        Array { name, shape, data }
+    }
+}
+
 fn padded(n: usize) -> usize {
     (n + 7) & !7
 }

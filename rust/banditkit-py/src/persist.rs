@@ -392,16 +392,8 @@ pub fn tspar_to_bytes<'py>(
     );
     let k = arms.len();
     let arrays = vec![
-        Array {
-            name: "alpha",
-            shape: vec![k],
-            data: Source::F8(&post.alpha),
-        },
-        Array {
-            name: "beta",
-            shape: vec![k],
-            data: Source::F8(&post.beta),
-        },
+        Array::new("alpha", vec![k], Source::F8(&post.alpha)),
+        Array::new("beta", vec![k], Source::F8(&post.beta)),
     ];
     write(py, "TSPar", fields, arrays)
 }
@@ -446,26 +438,10 @@ pub fn linear_to_bytes<'py>(
     );
     let k = vec![arms.len()];
     let arrays = vec![
-        Array {
-            name: "mu",
-            shape: k.clone(),
-            data: Source::F8(&post.mu),
-        },
-        Array {
-            name: "sigma",
-            shape: k.clone(),
-            data: Source::F8(&post.sigma),
-        },
-        Array {
-            name: "counts",
-            shape: k.clone(),
-            data: Source::U64(&post.counts),
-        },
-        Array {
-            name: "sum_rewards",
-            shape: k,
-            data: Source::F8(&post.sum_rewards),
-        },
+        Array::new("mu", k.clone(), Source::F8(&post.mu)),
+        Array::new("sigma", k.clone(), Source::F8(&post.sigma)),
+        Array::new("counts", k.clone(), Source::U64(&post.counts)),
+        Array::new("sum_rewards", k, Source::F8(&post.sum_rewards)),
     ];
     write(py, "LinearBandit", fields, arrays)
 }
@@ -511,16 +487,8 @@ pub fn logistic_to_bytes<'py>(
     );
     let k = state.k();
     let arrays = vec![
-        Array {
-            name: "mu",
-            shape: vec![k],
-            data: Source::F8(&state.mu),
-        },
-        Array {
-            name: "sigma_inv",
-            shape: vec![k, k],
-            data: Source::F8(&state.sigma_inv),
-        },
+        Array::new("mu", vec![k], Source::F8(&state.mu)),
+        Array::new("sigma_inv", vec![k, k], Source::F8(&state.sigma_inv)),
     ];
     write(py, "LogisticBandit", fields, arrays)
 }
@@ -588,11 +556,11 @@ pub fn contextual_to_bytes<'py>(
     let lens = per_arm(&|a| a.window_len() as u64);
     let n_hist = lens.iter().sum::<u64>() as usize;
     let arrays = vec![
-        Array {
-            name: "gram",
-            shape: vec![k, packed_len(d)],
-            data: Source::Concat(grams.iter().map(|g| Source::F8(g)).collect()),
-        },
+        Array::new(
+            "gram",
+            vec![k, packed_len(d)],
+            Source::Concat(grams.iter().map(|g| Source::F8(g)).collect()),
+        ),
         Array {
             name: "a_inv",
             shape: vec![k, packed_len(d)],
@@ -602,51 +570,31 @@ pub fn contextual_to_bytes<'py>(
                     .collect(),
             ),
         },
-        Array {
-            name: "a_inv_scale",
-            shape: vec![k],
-            data: Source::F8(&scales),
-        },
-        Array {
-            name: "b",
-            shape: vec![k, d],
-            data: Source::Concat(arms.iter().map(|a| Source::F8(a.b())).collect()),
-        },
-        Array {
-            name: "theta",
-            shape: vec![k, d],
-            data: Source::Concat(arms.iter().map(|a| Source::F8(a.theta())).collect()),
-        },
-        Array {
-            name: "pulls",
-            shape: vec![k],
-            data: Source::U64(&pulls),
-        },
-        Array {
-            name: "since_refactor",
-            shape: vec![k],
-            data: Source::U64(&since),
-        },
-        Array {
-            name: "refactors",
-            shape: vec![k],
-            data: Source::U64(&refactors),
-        },
-        Array {
-            name: "window_len",
-            shape: vec![k],
-            data: Source::U64(&lens),
-        },
-        Array {
-            name: "history_x",
-            shape: vec![n_hist, d],
-            data: Source::Concat(windows.iter().map(|w| Source::F8(&w.0)).collect()),
-        },
-        Array {
-            name: "history_r",
-            shape: vec![n_hist],
-            data: Source::Concat(windows.iter().map(|w| Source::F8(&w.1)).collect()),
-        },
+        Array::new("a_inv_scale", vec![k], Source::F8(&scales)),
+        Array::new(
+            "b",
+            vec![k, d],
+            Source::Concat(arms.iter().map(|a| Source::F8(a.b())).collect()),
+        ),
+        Array::new(
+            "theta",
+            vec![k, d],
+            Source::Concat(arms.iter().map(|a| Source::F8(a.theta())).collect()),
+        ),
+        Array::new("pulls", vec![k], Source::U64(&pulls)),
+        Array::new("since_refactor", vec![k], Source::U64(&since)),
+        Array::new("refactors", vec![k], Source::U64(&refactors)),
+        Array::new("window_len", vec![k], Source::U64(&lens)),
+        Array::new(
+            "history_x",
+            vec![n_hist, d],
+            Source::Concat(windows.iter().map(|w| Source::F8(&w.0)).collect()),
+        ),
+        Array::new(
+            "history_r",
+            vec![n_hist],
+            Source::Concat(windows.iter().map(|w| Source::F8(&w.1)).collect()),
+        ),
     ];
     write(py, class, fields, arrays)
 }
