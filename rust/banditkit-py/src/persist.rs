@@ -377,7 +377,43 @@ fn to_py<T>(py: Python<'_>, r: R<T>) -> PyResult<T> {
     r.map_err(|m| format_error(py, m))
 }
 
-// --- TSPar ---
+// --- The Thompson classes (TSPar, LinearBandit, LogisticBandit) ---
+// Each is arm labels + settings + arrays + the `SeedStream` state; only their arrays differ.
+
+fn thompson_to_bytes<'py>(
+    py: Python<'py>,
+    class: &str,
+    arms: &ArmIndex,
+    params: Vec<(&str, Value)>,
+    seeds: &SeedStream,
+    arrays: Vec<Array<'_>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let fields = common_fields(
+        labels_out(arms.to_list(py)?)?,
+        params,
+        rng_splitmix(seeds.state()),
+    );
+    write(py, class, fields, arrays)
+}
+
+/// Decodes a `class` file; `state` builds the model from the document and the arm count.
+fn thompson_from_bytes<T>(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    class: &str,
+    state: impl FnOnce(&Document, usize) -> R<T>,
+) -> PyResult<(ArmIndex, T, SeedStream)> {
+    let bytes = input_bytes(data)?;
+    let doc = decode(py, bytes.as_bytes(), class)?;
+    let labels = to_py(py, labels_in(py, &doc))?;
+    let k = labels.len();
+    let (model, rng) = to_py(py, state(&doc, k).and_then(|m| Ok((m, rng_in(&doc)?))))?;
+    Ok((
+        arm_index(py, labels)?,
+        model,
+        SeedStream::new(rng.stream_state()),
+    ))
+}
 
 pub fn tspar_to_bytes<'py>(
     py: Python<'py>,
@@ -385,41 +421,24 @@ pub fn tspar_to_bytes<'py>(
     post: &BetaPosterior,
     seeds: &SeedStream,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let fields = common_fields(
-        labels_out(arms.to_list(py)?)?,
-        vec![],
-        rng_splitmix(seeds.state()),
-    );
-    let k = arms.len();
+    let k = vec![arms.len()];
     let arrays = vec![
-        Array::new("alpha", vec![k], Source::F8(&post.alpha)),
-        Array::new("beta", vec![k], Source::F8(&post.beta)),
+        Array::new("alpha", k.clone(), Source::F8(&post.alpha)),
+        Array::new("beta", k, Source::F8(&post.beta)),
     ];
-    write(py, "TSPar", fields, arrays)
+    thompson_to_bytes(py, "TSPar", arms, vec![], seeds, arrays)
 }
 
 pub fn tspar_from_bytes(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
 ) -> PyResult<(ArmIndex, BetaPosterior, SeedStream)> {
-    let bytes = input_bytes(data)?;
-    let doc = decode(py, bytes.as_bytes(), "TSPar")?;
-    let labels = to_py(py, labels_in(py, &doc))?;
-    let k = labels.len();
-    let state = (|| -> R<_> {
-        let alpha = positive(floats(&doc, "alpha", &[k])?, "alpha")?;
-        let beta = positive(floats(&doc, "beta", &[k])?, "beta")?;
-        Ok((BetaPosterior { alpha, beta }, rng_in(&doc)?))
-    })();
-    let (post, rng) = to_py(py, state)?;
-    Ok((
-        arm_index(py, labels)?,
-        post,
-        SeedStream::new(rng.stream_state()),
-    ))
+    thompson_from_bytes(py, data, "TSPar", |doc, k| {
+        let alpha = positive(floats(doc, "alpha", &[k])?, "alpha")?;
+        let beta = positive(floats(doc, "beta", &[k])?, "beta")?;
+        Ok(BetaPosterior { alpha, beta })
+    })
 }
-
-// --- LinearBandit ---
 
 pub fn linear_to_bytes<'py>(
     py: Python<'py>,
@@ -431,11 +450,6 @@ pub fn linear_to_bytes<'py>(
         ("default_sigma", Value::F64(post.default_sigma)),
         ("obs_noise", Value::F64(post.obs_noise)),
     ];
-    let fields = common_fields(
-        labels_out(arms.to_list(py)?)?,
-        params,
-        rng_splitmix(seeds.state()),
-    );
     let k = vec![arms.len()];
     let arrays = vec![
         Array::new("mu", k.clone(), Source::F8(&post.mu)),
@@ -443,36 +457,24 @@ pub fn linear_to_bytes<'py>(
         Array::new("counts", k.clone(), Source::U64(&post.counts)),
         Array::new("sum_rewards", k, Source::F8(&post.sum_rewards)),
     ];
-    write(py, "LinearBandit", fields, arrays)
+    thompson_to_bytes(py, "LinearBandit", arms, params, seeds, arrays)
 }
 
 pub fn linear_from_bytes(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
 ) -> PyResult<(ArmIndex, GaussianPosterior, SeedStream)> {
-    let bytes = input_bytes(data)?;
-    let doc = decode(py, bytes.as_bytes(), "LinearBandit")?;
-    let labels = to_py(py, labels_in(py, &doc))?;
-    let k = labels.len();
-    let state = (|| -> R<_> {
-        let default_sigma = finite_positive(&doc, "default_sigma")?;
-        let obs_noise = finite_positive(&doc, "obs_noise")?;
+    thompson_from_bytes(py, data, "LinearBandit", |doc, k| {
+        let default_sigma = finite_positive(doc, "default_sigma")?;
+        let obs_noise = finite_positive(doc, "obs_noise")?;
         let mut post = GaussianPosterior::new(default_sigma, obs_noise).map_err(invalid)?;
-        post.mu = floats(&doc, "mu", &[k])?;
-        post.sigma = positive(floats(&doc, "sigma", &[k])?, "sigma")?;
-        post.counts = counts(&doc, "counts", &[k])?;
-        post.sum_rewards = floats(&doc, "sum_rewards", &[k])?;
-        Ok((post, rng_in(&doc)?))
-    })();
-    let (post, rng) = to_py(py, state)?;
-    Ok((
-        arm_index(py, labels)?,
-        post,
-        SeedStream::new(rng.stream_state()),
-    ))
+        post.mu = floats(doc, "mu", &[k])?;
+        post.sigma = positive(floats(doc, "sigma", &[k])?, "sigma")?;
+        post.counts = counts(doc, "counts", &[k])?;
+        post.sum_rewards = floats(doc, "sum_rewards", &[k])?;
+        Ok(post)
+    })
 }
-
-// --- LogisticBandit ---
 
 pub fn logistic_to_bytes<'py>(
     py: Python<'py>,
@@ -480,40 +482,24 @@ pub fn logistic_to_bytes<'py>(
     state: &LogisticState,
     seeds: &SeedStream,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let fields = common_fields(
-        labels_out(arms.to_list(py)?)?,
-        vec![],
-        rng_splitmix(seeds.state()),
-    );
     let k = state.k();
     let arrays = vec![
         Array::new("mu", vec![k], Source::F8(&state.mu)),
         Array::new("sigma_inv", vec![k, k], Source::F8(&state.sigma_inv)),
     ];
-    write(py, "LogisticBandit", fields, arrays)
+    thompson_to_bytes(py, "LogisticBandit", arms, vec![], seeds, arrays)
 }
 
 pub fn logistic_from_bytes(
     py: Python<'_>,
     data: &Bound<'_, PyAny>,
 ) -> PyResult<(ArmIndex, LogisticState, SeedStream)> {
-    let bytes = input_bytes(data)?;
-    let doc = decode(py, bytes.as_bytes(), "LogisticBandit")?;
-    let labels = to_py(py, labels_in(py, &doc))?;
-    let k = labels.len();
-    let state = (|| -> R<_> {
-        let mu = floats(&doc, "mu", &[k])?;
-        let sigma_inv = floats(&doc, "sigma_inv", &[k, k])?;
+    thompson_from_bytes(py, data, "LogisticBandit", |doc, k| {
+        let mu = floats(doc, "mu", &[k])?;
+        let sigma_inv = floats(doc, "sigma_inv", &[k, k])?;
         // The constructor's checks (finite, symmetric within its tolerance).
-        let state = LogisticState::new(mu, sigma_inv).map_err(invalid)?;
-        Ok((state, rng_in(&doc)?))
-    })();
-    let (state, rng) = to_py(py, state)?;
-    Ok((
-        arm_index(py, labels)?,
-        state,
-        SeedStream::new(rng.stream_state()),
-    ))
+        LogisticState::new(mu, sigma_inv).map_err(invalid)
+    })
 }
 
 // --- LinUCB / LinTS ---
