@@ -206,7 +206,7 @@ class SQLiteStore(Store):
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, event_id, kind, time, payload FROM bk_events "
-                "WHERE name = ? AND seq > ? ORDER BY seq LIMIT ?",
+                "WHERE +name = ? AND seq > ? ORDER BY seq LIMIT ?",  # a seq range (see _log_rows)
                 (name, after, -1 if limit is None else limit),
             ).fetchall()
         return [from_row(*r) for r in rows]
