@@ -13,7 +13,7 @@ from serve_fixtures import serve_bk  # noqa: F401
 import banditkit
 from banditkit.serve import Engine
 from banditkit.serve.errors import ExperimentExists, ExperimentNotFound, InvalidInput
-from banditkit.store import open_store
+from banditkit.store import expand_decisions, open_store
 
 ARMS = ["a", "b", "c"]
 D = 3
@@ -189,15 +189,24 @@ def test_decisions_are_logged_with_exact_propensities(store_url: str) -> None:
         (res,) = eng.recommend("q", [{"id": "z", "context": [1, 2, 3], "candidates": ["b"]}])
         assert res["arm"] == "b" and res["propensity"] == 1.0
     with open_store(store_url) as store:
-        logged = {e.id: e for e in store.events("p")}
+        logged = {
+            d["id"]: d
+            for e in store.events("p")
+            if e.kind == "decisions"
+            for d in expand_decisions(e)
+        }
+        assert len(logged) == 30
         for r in results:
-            event = logged[r["event_id"]]
-            assert event.kind == "decision" and event.data["arm"] == r["arm"]
-            assert event.data["propensity"] == r["propensity"]
-            assert event.data["policy_version"] == 3
+            one = logged[r["event_id"]]
+            assert one["kind"] == "decision" and one["arm"] == r["arm"]
+            assert one["propensity"] == r["propensity"] and one["policy_version"] == 3
         (event,) = store.events("q")
-        assert event.data == {"arm": "b", "context": [1.0, 2.0, 3.0], "policy_version": 1,
-                              "propensity": 1.0}  # fmt: skip
+        assert event.kind == "decisions" and event.data == {
+            "arms": ["b"],
+            "contexts": [[1.0, 2.0, 3.0]],
+            "policy_version": 1,
+            "propensities": [1.0],
+        }
 
 
 BAD_RECOMMEND = [

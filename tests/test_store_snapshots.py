@@ -8,7 +8,14 @@ import json
 
 import pytest
 
-from banditkit.store import EventRow, InvalidEvent, ModelNotFound, VersionConflict, open_store
+from banditkit.store import (
+    EventRow,
+    InvalidEvent,
+    ModelNotFound,
+    VersionConflict,
+    expand_decisions,
+    open_store,
+)
 
 
 def test_put_snapshot_and_latest_snapshot(store) -> None:
@@ -112,3 +119,41 @@ def test_schema_3_migrates_an_older_store(store_url: str) -> None:
         store.put_snapshot("m", b"s", 4, {"a": 1})
     with open_store(store_url) as again:  # re-opening migrates nothing and keeps the rows
         assert again.latest_snapshot("m").seq == 4
+
+
+def test_decisions_events_hold_a_batch(store) -> None:
+    batch = {
+        "id": "B",
+        "kind": "decisions",
+        "arms": ["a", 2, "a"],
+        "propensities": [0.5, 1, 0.25],
+        "contexts": [[1, 2], None, [3, 4]],
+        "policy_version": 4,
+        "time": 5.0,
+    }
+    assert store.append_events("m", [batch]) == 1
+    (event,) = store.events("m")
+    assert [d["id"] for d in expand_decisions(event)] == ["B/0", "B/1", "B/2"]
+    assert expand_decisions(event)[1] == {
+        "id": "B/1",
+        "kind": "decision",
+        "time": 5.0,
+        "arm": 2,
+        "propensity": 1.0,
+        "policy_version": 4,
+    }
+    assert expand_decisions(event)[2]["context"] == [3.0, 4.0]
+    (row,) = store.log_rows("m")
+    assert (row.kind, row.payload, row.count) == ("decisions", None, 3)
+    for bad in (
+        {"propensities": [0.5, 1]},
+        {"propensities": [0.5, 1, 0]},
+        {"arms": [], "propensities": []},
+        {"contexts": [[1, 2]]},
+        {"contexts": [[1, float("nan")], None, None]},
+        {"arms": ["a", True, "a"]},
+        {"context": [1, 2]},
+    ):
+        with pytest.raises(InvalidEvent):
+            store.append_events("m", [{**batch, "id": "C", **bad}])
+    assert store.count_events("m") == 1
