@@ -13,7 +13,7 @@ from serve_fixtures import serve_bk  # noqa: F401
 import banditkit
 from banditkit.serve import Engine
 from banditkit.serve.errors import ExperimentExists, ExperimentNotFound, InvalidInput
-from banditkit.store import expand_decisions, open_store
+from banditkit.store import event_context, expand_decisions, open_store
 
 ARMS = ["a", "b", "c"]
 D = 3
@@ -188,6 +188,10 @@ def test_decisions_are_logged_with_exact_propensities(store_url: str) -> None:
         eng.create("q", "linucb", ARMS, PARAMS["linucb"])
         (res,) = eng.recommend("q", [{"id": "z", "context": [1, 2, 3], "candidates": ["b"]}])
         assert res["arm"] == "b" and res["propensity"] == 1.0
+        check_log(store_url, eng, results, res)
+
+
+def check_log(store_url: str, eng: Engine, results: list[dict], res: dict) -> None:
     with open_store(store_url) as store:
         logged = {
             d["id"]: d
@@ -201,12 +205,22 @@ def test_decisions_are_logged_with_exact_propensities(store_url: str) -> None:
             assert one["kind"] == "decision" and one["arm"] == r["arm"]
             assert one["propensity"] == r["propensity"] and one["policy_version"] == 3
         (event,) = store.events("q")
-        assert event.kind == "decisions" and event.data == {
-            "arms": ["b"],
-            "contexts": [[1.0, 2.0, 3.0]],
-            "policy_version": 1,
-            "propensities": [1.0],
-        }
+        assert event.kind == "decisions" and expand_decisions(event) == [
+            {
+                "id": res["event_id"],
+                "kind": "decision",
+                "time": event.time,
+                "arm": "b",
+                "propensity": 1.0,
+                "context": [1.0, 2.0, 3.0],
+                "policy_version": 1,
+            }
+        ]
+        # A reward carries its decision's context; a replay reads it back exactly.
+        eng.reward("q", [{"event_id": res["event_id"], "reward": 0.25}])
+        (reward,) = [e for e in store.events("q") if e.kind == "reward"]
+        assert event_context(reward.data) == [1.0, 2.0, 3.0]
+        assert reward.data["decision_id"] == res["event_id"] and reward.data["reward"] == 0.25
 
 
 BAD_RECOMMEND = [
