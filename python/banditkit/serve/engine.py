@@ -233,22 +233,26 @@ class Engine:
         exp = self._get(name)
         requests = checks.check_list(requests, "requests")
         n_features = exp.n_features
-        ids: list[Any] = []
-        texts: list[str | None] | None = None if n_features is not None else []
-        cands: list[tuple[int, ...] | None] = []
+        # Comprehensions over the batch, per-item work only where a field is present: most
+        # batches have neither candidates nor (non-contextual) contexts.
         for i, req in enumerate(requests):
-            if not isinstance(req, dict):
+            if type(req) is not dict:
                 raise InvalidInput("a request is an object", field=f"requests[{i}]")
-            ids.append(req.get("id"))
-            if texts is not None:  # a context is optional here, logged as given
-                ctx = req.get("context")
-                field = f"requests[{i}].context"
-                texts.append(None if ctx is None else checks.context_text(ctx, None, field)[1])
-            cands.append(
-                checks.candidate_set(
-                    req.get("candidates"), exp.arm_index, f"requests[{i}].candidates"
-                )
-            )
+        ids = [req.get("id") for req in requests]
+        cands: list[tuple[int, ...] | None] = [req.get("candidates") for req in requests]
+        if cands.count(None) != len(cands):
+            cands = [
+                checks.candidate_set(c, exp.arm_index, f"requests[{i}].candidates")
+                for i, c in enumerate(cands)
+            ]
+        texts: list[str | None] | None = None
+        if n_features is None:  # a context is optional here, logged as given
+            raw = [req.get("context") for req in requests]
+            if raw.count(None) != len(raw):
+                texts = [
+                    None if c is None else checks.context_text(c, None, f"requests[{i}].context")[1]
+                    for i, c in enumerate(raw)
+                ]
         contexts = None
         if n_features is not None:
             contexts = checks.contexts_matrix(

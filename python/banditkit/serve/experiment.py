@@ -114,6 +114,8 @@ class Experiment:
             return None
         arms, contexts = hit
         k = int(i)
+        if contexts is None:
+            return arms[k], ""
         if isinstance(contexts, np.ndarray):
             return arms[k], payloads.row_fragment(contexts[k])
         return arms[k], payloads.text_fragment(contexts[k])

@@ -33,9 +33,11 @@ def decisions_payload(
         parts += [',"contexts":[', ",".join(["null" if t is None else t for t in texts]), "]"]
     if matrix is not None:
         parts += [',"contexts_f8":"', encode_matrix(matrix), '"']
-    # repr of a finite float is valid JSON and reads back as the same float.
+    # repr of a finite float is valid JSON and reads back as the same float; a batch of a
+    # non-contextual policy has a few distinct propensities, each formatted once.
+    text = {p: repr(p) for p in set(propensities)}
     parts += [f',"policy_version":{version},"propensities":[']
-    parts += [",".join(map(repr, propensities)), "]}"]
+    parts += [",".join([text[p] for p in propensities]), "]}"]
     return "".join(parts)
 
 
