@@ -334,3 +334,25 @@ def test_timeline_counts_applied_events(store_url: str) -> None:
         with pytest.raises(InvalidInput) as err:
             eng.timeline("t", seconds=0)
         assert err.value.field == "seconds"
+
+
+def test_concurrent_retries_count_once_and_contexts_follow_rewards(store_url: str) -> None:
+    import threading
+
+    with engine(store_url) as eng:
+        eng.create("c", "linear", ARMS, {})
+        # A non-contextual policy logs a context when one is given, and its reward carries it.
+        results = eng.recommend("c", [{"id": "1", "context": [0.5, 2]}, {"id": "2"}] * 10)
+        batch = [{"event_id": r["event_id"], "reward": 1.5} for r in results]
+        threads = [threading.Thread(target=eng.reward, args=("c", batch)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        desc = eng.describe("c")
+        assert desc["rewards"] == 20 and totals(desc) == (20, 30.0)
+        with open_store(store_url) as store:
+            rewards = [e for e in store.events("c") if e.kind == "reward"]
+        assert len(rewards) == 20
+        with_context = [e for e in rewards if event_context(e.data) == [0.5, 2.0]]
+        assert len(with_context) == 10

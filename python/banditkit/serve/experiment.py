@@ -25,7 +25,9 @@ from banditkit.store import LogRow
 log = logging.getLogger("banditkit.serve")
 
 TIMELINE_SECONDS = 3600  # per-second counts kept (and snapshotted) for the dashboard
-RECENT_BATCHES = 20_000  # decision batches remembered for their rewards, beyond: store lookups
+# Decisions remembered for their rewards (beyond: a store lookup). With contexts of 67 floats
+# that is about 55 MB at most.
+RECENT_DECISIONS = 100_000
 
 
 def make_rng(seed: int | None, name: str) -> np.random.Generator:
@@ -64,6 +66,7 @@ class Experiment:
         # float matrix, or JSON texts / None for a non-contextual policy)
         self.recent: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
         self.recent_lock = threading.Lock()
+        self.recent_size = 0  # decisions in `recent`
         info = info or {}
         self.applied_seq = seq
         self.snapshot_seq = seq
@@ -102,8 +105,9 @@ class Experiment:
         """Keep a recent batch of decisions so that their rewards need no store lookup."""
         with self.recent_lock:
             self.recent[batch_id] = (arms, contexts)
-            if len(self.recent) > RECENT_BATCHES:
-                self.recent.popitem(last=False)
+            self.recent_size += len(arms)
+            while self.recent_size > RECENT_DECISIONS and len(self.recent) > 1:
+                self.recent_size -= len(self.recent.popitem(last=False)[1][0])
 
     def recall(self, event_id: str) -> tuple[int, str] | None:
         """(arm index, context fragment) of decision "batch/i", if remembered."""
