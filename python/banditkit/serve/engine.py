@@ -343,7 +343,7 @@ class Engine:
             payload = payloads.reward_payload(exp.arm_json[k], fragment, event_id, batch, value)
             events.append(EventRow(store_id, "reward", now, payload))
         self._append(name, events)
-        self._catch_up(exp)
+        self._catch_up(exp, committed=time.monotonic())
         return len(events)
 
     def _decisions_of(self, exp: Experiment, rewards: list[Any]) -> dict[str, tuple[int, str]]:
@@ -411,8 +411,14 @@ class Engine:
         """Apply the log's events after the experiment's applied seq."""
         self._catch_up(self._get(name))
 
-    def _catch_up(self, exp: Experiment) -> int:
+    def _catch_up(self, exp: Experiment, committed: float | None = None) -> int:
+        """Apply the new events. With `committed` (when the caller's events were committed):
+        a catch-up that began reading after that has applied them, so concurrent writers
+        share one read instead of queueing for one each."""
         with exp.apply_lock:
+            if committed is not None and exp.read_started > committed:
+                return 0
+            started = time.monotonic()
             t0 = time.perf_counter()
             try:
                 rows = self._ready_store().log_rows(exp.name, exp.applied_seq)
@@ -421,11 +427,12 @@ class Engine:
             except Exception as exc:
                 raise Unavailable(f"cannot read the event log: {exc}") from exc
             self._timed("store", "read_events", t0)
-            if not rows:
-                return 0
-            t0 = time.perf_counter()
-            applied = exp.apply_rows(rows)
-            self._timed("model", "apply", t0)
+            applied = 0
+            if rows:
+                t0 = time.perf_counter()
+                applied = exp.apply_rows(rows)
+                self._timed("model", "apply", t0)
+            exp.read_started = started  # only once what it read is applied
             return applied
 
     def _load(self, name: str) -> Experiment | None:
