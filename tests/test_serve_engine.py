@@ -356,3 +356,22 @@ def test_concurrent_retries_count_once_and_contexts_follow_rewards(store_url: st
         assert len(rewards) == 20
         with_context = [e for e in rewards if event_context(e.data) == [0.5, 2.0]]
         assert len(with_context) == 10
+
+
+@pytest.mark.usefixtures("serve_bk")
+def test_a_reward_the_model_refuses_is_skipped_everywhere(store_url: str) -> None:
+    e1, e2 = engine(store_url), engine(store_url)
+    try:
+        e1.create("o", "linear", ARMS, {})
+        # The first group overflows as a whole: its rewards are applied one by one and the
+        # one the model refuses is skipped, the same way on every server.
+        e1.reward("o", [{"arm": "a", "reward": 1.7e308}, {"arm": "a", "reward": 1.7e308}])
+        e1.reward("o", [{"arm": "b", "reward": 2.0}])
+        for eng in (e1, e2):
+            desc = eng.describe("o")
+            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 1
+            assert [a["count"] for a in desc["arms"]] == [1, 1, 0]
+        assert state(e1, "o") == state(e2, "o")
+    finally:
+        e1.close()
+        e2.close()

@@ -60,6 +60,7 @@ class Engine:
         self.seed = seed
         self._observe = observe
         self._experiments: dict[str, Experiment] = {}
+        self._unservable: set[str] = set()  # names in the store this engine cannot load
         self._lock = threading.Lock()  # guards the dict, never held during I/O
         self._store: Store | None = None
         self._writer: EventWriter | None = None
@@ -455,8 +456,11 @@ class Engine:
         except ModelNotFound:
             return None
         except Exception as exc:  # noqa: BLE001 - one unreadable experiment must not stop the rest
-            log.error("cannot serve %r: %s", name, exc)
+            if name not in self._unservable:  # the poller retries: say it once
+                self._unservable.add(name)
+                log.error("cannot serve %r: %s", name, exc)
             return None
+        self._unservable.discard(name)
         self._timed("store", "load", t0)
         t0 = time.perf_counter()
         self._catch_up(exp)
