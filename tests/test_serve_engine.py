@@ -375,3 +375,55 @@ def test_a_reward_the_model_refuses_is_skipped_everywhere(store_url: str) -> Non
     finally:
         e1.close()
         e2.close()
+
+
+class SlowStore:
+    """A store whose commits take a while (as an fsync does), recording each one."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.commits: list[list[str]] = []
+        self.fail = fail
+
+    def append_rows(self, name: str, rows: list) -> int:
+        import time
+
+        time.sleep(0.2)
+        if self.fail:
+            raise OSError("disk full")
+        self.commits.append([r.id for r in rows])
+        return len(rows)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_writer_groups_concurrent_appends_into_few_commits(fail: bool) -> None:
+    import threading
+
+    from banditkit.serve.errors import Unavailable
+    from banditkit.serve.writer import EventWriter
+    from banditkit.store import EventRow
+
+    store = SlowStore(fail)
+    writer = EventWriter(store)
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            writer.append("x", [EventRow(f"e{i}", "reward", 0.0, '{"reward":1}')])
+        except Unavailable as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    if fail:
+        assert len(errors) == 32 and store.commits == []  # every waiter hears of the failure
+    else:
+        assert errors == [] and sorted(i for c in store.commits for i in c) == sorted(
+            f"e{i}" for i in range(32)
+        )
+        assert len(store.commits) <= 4  # one commit per wave of waiting requests, not 32
+    with pytest.raises(Unavailable):
+        writer.append("x", [])

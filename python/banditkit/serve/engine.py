@@ -471,8 +471,10 @@ class Engine:
     def _get(self, name: str) -> Experiment:
         exp = self._experiments.get(name)
         if exp is None:
-            if not isinstance(name, str):
-                raise ExperimentNotFound(f"no experiment named {name!r}")
+            try:
+                checks.check_name(name)
+            except InvalidInput:
+                raise ExperimentNotFound(f"no experiment named {name!r}") from None
             # Created by another server since the last poll?
             exp = self._load(name) if self._started and not self._closed else None
             if exp is None:
