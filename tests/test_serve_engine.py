@@ -427,3 +427,13 @@ def test_writer_groups_concurrent_appends_into_few_commits(fail: bool) -> None:
         assert len(store.commits) <= 4  # one commit per wave of waiting requests, not 32
     with pytest.raises(Unavailable):
         writer.append("x", [])
+
+
+def test_a_seed_makes_decisions_reproducible(tmp_path) -> None:
+    answers = []
+    for run in range(2):
+        with engine(f"sqlite:///{tmp_path / f'{run}.db'}", seed=123) as eng:
+            eng.create("r", "tspar", ARMS, {})
+            eng.reward("r", [{"arm": "b", "reward": 1}])
+            answers.append([r["arm"] for r in eng.recommend("r", [{"id": "1"}] * 50)])
+    assert answers[0] == answers[1] and len(set(answers[0])) > 1
