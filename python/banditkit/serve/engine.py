@@ -38,7 +38,17 @@ Observer = Callable[[str, str, float], None]  # observe(kind, operation, seconds
 
 
 class Engine:
-    """Experiments (one model each) served from the store at `store_url`."""
+    """Experiments (one model each) served from the store at `store_url`.
+
+    `snapshot_every_events` / `snapshot_every_seconds`: when an experiment's state is saved
+    (with the seq it includes) so that a start replays little; `close()` saves too.
+    `poll_interval`: seconds between reads of the log (other servers' events, experiments
+    created elsewhere). `keep_snapshots`: versions kept per experiment. `seed`: reproducible
+    decisions (a generator per experiment from (seed, name)); None: from the OS.
+    `observe(kind, operation, seconds)`: called with the duration of each model ("decide",
+    "apply", "snapshot", "replay", "win_probabilities") and store ("append", "read_events",
+    "find_events", "put_snapshot", "load") operation, from whichever thread ran it.
+    """
 
     def __init__(
         self,
