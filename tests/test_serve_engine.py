@@ -437,3 +437,30 @@ def test_a_seed_makes_decisions_reproducible(tmp_path) -> None:
             eng.reward("r", [{"arm": "b", "reward": 1}])
             answers.append([r["arm"] for r in eng.recommend("r", [{"id": "1"}] * 50)])
     assert answers[0] == answers[1] and len(set(answers[0])) > 1
+
+
+def test_a_store_failure_is_unavailable_and_acknowledges_nothing(tmp_path) -> None:
+    from banditkit.serve.errors import Unavailable
+
+    with engine(f"sqlite:///{tmp_path / 's.db'}") as eng:
+        eng.create("f", "tspar", ARMS, {})
+        (d,) = eng.recommend("f", [{"id": "1"}])
+        writer_store = eng._writer.store
+        real = writer_store.append_rows
+
+        def broken(name: str, rows: list) -> int:
+            raise OSError("disk I/O error")
+
+        writer_store.append_rows = broken
+        for call in (
+            lambda: eng.recommend("f", [{"id": "2"}]),
+            lambda: eng.reward("f", [{"event_id": d["event_id"], "reward": 1}]),
+        ):
+            with pytest.raises(Unavailable) as err:
+                call()
+            assert err.value.status == 503
+        writer_store.append_rows = real
+        desc = eng.describe("f")
+        assert (desc["decisions"], desc["rewards"]) == (1, 0)
+        assert eng.reward("f", [{"event_id": d["event_id"], "reward": 1}]) == 1  # it recovers
+        assert eng.describe("f")["rewards"] == 1
