@@ -367,9 +367,11 @@ def test_a_reward_the_model_refuses_is_skipped_everywhere(store_url: str) -> Non
         # one the model refuses is skipped, the same way on every server.
         e1.reward("o", [{"arm": "a", "reward": 1.7e308}, {"arm": "a", "reward": 1.7e308}])
         e1.reward("o", [{"arm": "b", "reward": 2.0}])
+        # An event someone else logged that the experiment cannot use: skipped too.
+        e1._store.append_events("o", [{"id": "u1", "kind": "reward", "reward": 1, "arm": "zz"}])
         for eng in (e1, e2):
             desc = eng.describe("o")
-            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 1
+            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 2
             assert [a["count"] for a in desc["arms"]] == [1, 1, 0]
         assert state(e1, "o") == state(e2, "o")
     finally:
