@@ -466,3 +466,16 @@ def test_a_store_failure_is_unavailable_and_acknowledges_nothing(tmp_path) -> No
         assert (desc["decisions"], desc["rewards"]) == (1, 0)
         assert eng.reward("f", [{"event_id": d["event_id"], "reward": 1}]) == 1  # it recovers
         assert eng.describe("f")["rewards"] == 1
+
+
+def test_a_recreated_experiment_ignores_the_old_log(store_url: str) -> None:
+    with engine(store_url) as eng:
+        eng.create("r", "tspar", ARMS, {})
+        eng.reward("r", [{"arm": "a", "reward": 1}])
+        eng.delete("r")
+        # A stale server still logs for the old experiment after the delete...
+        eng._store.append_events("r", [{"id": "late", "kind": "reward", "reward": 1, "arm": "a"}])
+        eng.create("r", "tspar", ARMS, {})
+        desc = eng.describe("r")  # ...the new experiment starts empty all the same
+        assert (desc["rewards"], desc["version"]) == (0, 1)
+        assert eng._store.last_seq("r") > 0
