@@ -236,6 +236,8 @@ BAD_RECOMMEND = [
         "requests[1].context",
     ),
     ("u", [{"id": "1", "context": [1, 2, "x"]}], "requests[0].context"),
+    ("u", [{"id": "1", "context": [1, 2, 10**400]}], "requests[0].context"),
+    ("t", [{"id": "1", "context": [10**400]}], "requests[0].context"),
 ]
 BAD_REWARD = [
     ("t", [], "rewards"),
@@ -244,6 +246,7 @@ BAD_REWARD = [
     ("t", [{"arm": "a", "reward": 1}, {"arm": "zz", "reward": 1}], "rewards[1].arm"),
     ("t", [{"arm": "a", "reward": 1}, {"arm": "a", "reward": 0.5}], "rewards[1].reward"),
     ("t", [{"arm": "a", "reward": float("inf")}], "rewards[0].reward"),
+    ("t", [{"arm": "a", "reward": 10**400}], "rewards[0].reward"),
     ("t", [{"event_id": "DECISION", "arm": "OTHER", "reward": 1}], "rewards[0].arm"),
     ("u", [{"arm": "a", "reward": 1}], "rewards[0].context"),
     ("u", [{"arm": "a", "reward": 1, "context": [1, 2]}], "rewards[0].context"),
