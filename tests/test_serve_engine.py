@@ -249,6 +249,9 @@ BAD_REWARD = [
     ("t", [{"arm": "a", "reward": 10**400}], "rewards[0].reward"),
     ("t", [{"event_id": "DECISION", "arm": "OTHER", "reward": 1}], "rewards[0].arm"),
     ("u", [{"arm": "a", "reward": 1}], "rewards[0].context"),
+    ("t", [{"event_id": "DECISION", "arm": ["a"], "reward": 1}], "rewards[0].arm"),
+    ("t", [{"arm": ["a"], "reward": 1}], "rewards[0].arm"),
+    ("t", [{"event_id": ["x"], "reward": 1}], "rewards[0].event_id"),
     ("u", [{"arm": "a", "reward": 1, "context": [1, 2]}], "rewards[0].context"),
 ]
 
@@ -274,6 +277,8 @@ def test_bad_input_names_its_field_and_logs_nothing(store_url: str) -> None:
                 eng.reward(name, items)
             assert err.value.field == field, (items, err.value)
         assert "67" not in str(err.value)
+        with pytest.raises(ExperimentNotFound):
+            eng.describe(["unhashable"])
         with pytest.raises(ExperimentNotFound) as missing:
             eng.recommend("nope", [{"id": "1"}])
         assert missing.value.field == "name" and missing.value.status == 404
@@ -286,6 +291,9 @@ def test_bad_input_names_its_field_and_logs_nothing(store_url: str) -> None:
             ("v", "tspar", [], {}, "arms", InvalidInput),
             ("v", "linucb", ARMS, {"n_features": 0}, "params.n_features", InvalidInput),
             ("", "tspar", ARMS, {}, "name", InvalidInput),
+            ("v", ["tspar"], ARMS, {}, "policy", InvalidInput),
+            ("v", "tspar", [["a"]], {}, "arms[0]", InvalidInput),
+            ("v", "linear", ARMS, [1], "params", InvalidInput),
         ]:
             with pytest.raises(error) as err:
                 eng.create(name, policy, arms, params)

@@ -160,7 +160,7 @@ class Engine:
     def create(self, name: str, policy: str, arms: list[str | int], params: dict) -> dict:
         """Create an experiment; returns `describe(name)`. ExperimentExists / InvalidInput."""
         checks.check_name(name)
-        if policy not in POLICIES:
+        if not isinstance(policy, str) or policy not in POLICIES:
             raise InvalidInput(
                 f"unknown policy {policy!r}: one of {', '.join(POLICIES)}", field="policy"
             )
@@ -483,7 +483,7 @@ class Engine:
     # --- helpers ---
 
     def _get(self, name: str) -> Experiment:
-        exp = self._experiments.get(name)
+        exp = self._experiments.get(name) if isinstance(name, str) else None
         if exp is None:
             try:
                 checks.check_name(name)
