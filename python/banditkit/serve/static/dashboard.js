@@ -246,9 +246,14 @@
     }
     const bucket = timeline.bucket_seconds || TIMELINE_BUCKET;
     const byStart = new Map(timeline.buckets.map((b) => [b.t, b]));
-    // The server may omit empty buckets: lay out the whole window so that gaps show as gaps.
-    let end = Math.floor(Date.now() / 1000 / bucket) * bucket;
-    for (const b of timeline.buckets) end = Math.max(end, b.t);
+    // The server may omit empty buckets: lay out the whole window so that gaps show as gaps,
+    // on the server's bucket grid (its latest bucket) moved forward to the present.
+    const now = Date.now() / 1000;
+    let end = Math.floor(now / bucket) * bucket;
+    if (timeline.buckets.length > 0) {
+      end = Math.max(...timeline.buckets.map((b) => b.t));
+      while (end + bucket <= now) end += bucket;
+    }
     const n = Math.max(1, Math.round(TIMELINE_SECONDS / bucket));
     const starts = Array.from({ length: n }, (_, i) => end - (n - 1 - i) * bucket);
     const series = starts.map((t) => byStart.get(t) || { t, decisions: 0, rewards: 0, reward_sum: 0 });
