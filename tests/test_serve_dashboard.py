@@ -103,7 +103,7 @@ def serve(folder: Path) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "banditkit.cli",
+        "banditkit",
         "serve",
         "--port",
         str(port),

@@ -5,6 +5,7 @@
 (() => {
   const REFRESH_MS = 2000;
   const TIMELINE_SECONDS = 600;
+  const MIN_TIMELINE_SECONDS = 120;
   const TIMELINE_BUCKET = 10;
   const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -254,7 +255,12 @@
       end = Math.max(...timeline.buckets.map((b) => b.t));
       while (end + bucket <= now) end += bucket;
     }
-    const n = Math.max(1, Math.round(TIMELINE_SECONDS / bucket));
+    // A young experiment would be a sliver at the right of a 10-minute axis: show from its
+    // first event (at least 2 minutes), up to the full window the API was asked for.
+    const active = timeline.buckets.filter((b) => b.decisions > 0 || b.rewards > 0);
+    const first = active.length > 0 ? Math.min(...active.map((b) => b.t)) : end;
+    const span = Math.min(TIMELINE_SECONDS, Math.max(MIN_TIMELINE_SECONDS, end - first + 2 * bucket));
+    const n = Math.max(1, Math.round(span / bucket));
     const starts = Array.from({ length: n }, (_, i) => end - (n - 1 - i) * bucket);
     const series = starts.map((t) => byStart.get(t) || { t, decisions: 0, rewards: 0, reward_sum: 0 });
 
@@ -274,7 +280,7 @@
     const totalRewards = series.reduce((s, b) => s + b.rewards, 0);
     const label = `${experiment.name}: ${integer.format(totalDecisions)} decisions and ${integer.format(
       totalRewards,
-    )} rewards in the last ${duration(TIMELINE_SECONDS)}, per ${bucket} s`;
+    )} rewards in the last ${duration(n * bucket)}, per ${bucket} s`;
 
     const chart = svg("svg", {
       class: "chart timeline",
