@@ -41,6 +41,7 @@ TSPAR = ("homepage", "tspar", ["control", "blue-button", "big-banner"], {})
 LINUCB = ("llm-router", "linucb", ["small", "medium", "large"], {"n_features": 3})
 # Success rates of the simulated traffic, so that the bars differ visibly.
 RATES = {"control": 0.2, "blue-button": 0.5, "big-banner": 0.35}
+REWARDED = 0.75
 
 
 def chromium_binary() -> str:
@@ -92,27 +93,44 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The app mounted under a prefix in a user's own FastAPI app (whose lifespan runs the mounted
+# app's, which starts and closes its engine): argv = store URL, port, prefix.
+MOUNTED = """
+import contextlib, sys
+import uvicorn
+from fastapi import FastAPI
+from banditkit.serve import ServeSettings, create_app
+
+bandits = create_app(ServeSettings(store=sys.argv[1]))
+
+@contextlib.asynccontextmanager
+async def lifespan(app):
+    async with bandits.router.lifespan_context(bandits):
+        yield
+
+app = FastAPI(lifespan=lifespan)
+app.mount(sys.argv[3], bandits)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
 @contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """`banditkit serve` on a free loopback port with a fresh SQLite store in `folder`."""
+def serve(folder: Path, prefix: str = "") -> Iterator[str]:
+    """`banditkit serve` on a free loopback port with a fresh SQLite store in `folder` (or, with
+    `prefix`, the app mounted there); yields the dashboard's URL."""
     port = free_port()
     paths = [str(REPO / "python"), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     store = f"sqlite:///{folder / 'serve.db'}"
+    if prefix:
+        command = [sys.executable, "-c", MOUNTED, store, str(port), prefix]
+    else:
+        command = [sys.executable, "-m", "banditkit", "serve", "--port", str(port)]
+        command += ["--store", store]
     log_path = folder / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "banditkit",
-        "serve",
-        "--port",
-        str(port),
-        "--store",
-        store,
-    ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}{prefix}/"
     try:
         wait_ready(url, proc, log_path)
         yield url
@@ -149,7 +167,8 @@ def post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any
 
 
 def simulate(client: httpx.Client, rounds: int = 1, pause: float = 0.0, batch: int = 60) -> None:
-    """Create both experiments and send `rounds` batches of decisions, each rewarded."""
+    """Create both experiments and send `rounds` batches of decisions; like real feedback,
+    only some decisions (about 3 in 4) get a reward."""
     rng = np.random.default_rng(13)
     for name, policy, arms, params in (TSPAR, LINUCB):
         post(
@@ -166,6 +185,7 @@ def simulate(client: httpx.Client, rounds: int = 1, pause: float = 0.0, batch: i
         rewards = [
             {"event_id": d["event_id"], "reward": float(rng.random() < RATES[d["arm"]])}
             for d in results["results"]
+            if rng.random() < REWARDED
         ]
         post(client, f"v1/experiments/{TSPAR[0]}/rewards", {"rewards": rewards})
 
@@ -175,6 +195,7 @@ def simulate(client: httpx.Client, rounds: int = 1, pause: float = 0.0, batch: i
         rewards = [
             {"event_id": d["event_id"], "reward": float(np.dot(theta[d["arm"]], x))}
             for d, x in zip(results["results"], contexts, strict=True)
+            if rng.random() < REWARDED
         ]
         post(client, f"v1/experiments/{LINUCB[0]}/rewards", {"rewards": rewards})
         if pause:
@@ -350,6 +371,26 @@ def test_unreachable_server_is_reported(tmp_path):
     status = page.select_one("#status")
     assert status["data-state"] == "unreachable"
     assert "Cannot reach the server" in status.get_text()
+
+
+def test_page_works_under_a_prefix(tmp_path):
+    binary = chromium_binary()
+    with serve(tmp_path, prefix="/tools/bandits") as url, httpx.Client(base_url=url) as client:
+        name, policy, arms, params = TSPAR
+        body = {"name": name, "policy": policy, "arms": arms, "params": params}
+        post(client, "v1/experiments", body)
+        post(
+            client, f"v1/experiments/{name}/rewards", {"rewards": [{"arm": "control", "reward": 1}]}
+        )
+        page = dump_dom(binary, url, tmp_path)
+    assert page.select_one("#status")["data-state"] == "ok"
+    rows = card(page, name).select("table[data-role=arms] tbody tr[data-arm]")
+    assert [(r["data-arm"], r["data-count"]) for r in rows] == [
+        ("control", "1"),
+        ("blue-button", "0"),
+        ("big-banner", "0"),
+    ]
+    assert page.select_one("table[data-role=latency]") is not None
 
 
 def test_page_uses_relative_urls_only():
