@@ -402,6 +402,13 @@ def test_page_uses_relative_urls_only():
             assert absolute not in text, (path.name, absolute)
 
 
+def test_page_never_parses_names_as_html():
+    # Experiment and arm names come from clients: the page sets them as text, never as markup.
+    script = (STATIC / "dashboard.js").read_text()
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script, sink
+
+
 def main(out: Path) -> None:
     """Remake the README's screenshot: a server with a few minutes of traffic."""
     import tempfile
