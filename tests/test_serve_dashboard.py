@@ -374,22 +374,24 @@ def test_unreachable_server_is_reported(tmp_path):
 
 
 def test_page_works_under_a_prefix(tmp_path):
+    # Also: arms named like markup, or by numbers, show as the text the client sent.
     binary = chromium_binary()
+    arms = ["<b>bold</b>", 7, "a & b"]
     with serve(tmp_path, prefix="/tools/bandits") as url, httpx.Client(base_url=url) as client:
-        name, policy, arms, params = TSPAR
-        body = {"name": name, "policy": policy, "arms": arms, "params": params}
-        post(client, "v1/experiments", body)
-        post(
-            client, f"v1/experiments/{name}/rewards", {"rewards": [{"arm": "control", "reward": 1}]}
-        )
+        post(client, "v1/experiments", {"name": "odd-arms", "policy": "tspar", "arms": arms})
+        post(client, "v1/experiments/odd-arms/rewards", {"rewards": [{"arm": 7, "reward": 1}]})
         page = dump_dom(binary, url, tmp_path)
     assert page.select_one("#status")["data-state"] == "ok"
-    rows = card(page, name).select("table[data-role=arms] tbody tr[data-arm]")
-    assert [(r["data-arm"], r["data-count"]) for r in rows] == [
-        ("control", "1"),
-        ("blue-button", "0"),
-        ("big-banner", "0"),
+    article = card(page, "odd-arms")
+    rows = article.select("table[data-role=arms] tbody tr[data-arm]")
+    assert [(r["data-arm"], r.th.get_text(), r["data-count"]) for r in rows] == [
+        ("<b>bold</b>", "<b>bold</b>", "0"),
+        ("7", "7", "1"),
+        ("a & b", "a & b", "0"),
     ]
+    assert article.select("b") == []
+    bars = article.select('svg[data-chart="win-probability"] rect[data-arm]')
+    assert [b["data-arm"] for b in bars] == ["<b>bold</b>", "7", "a & b"]
     assert page.select_one("table[data-role=latency]") is not None
 
 
