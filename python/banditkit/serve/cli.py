@@ -7,6 +7,7 @@ Every setting is a flag, a `BANDITKIT_<SETTING>` environment variable and a key 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from typing import Any
@@ -102,6 +103,20 @@ def banner(settings: ServeSettings) -> str:
     )
 
 
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, with banditkit's own lines (slow calls, store trouble) printed
+    the same way as uvicorn's."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["banditkit"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
 def run(settings: ServeSettings) -> None:
     """Serve until SIGINT/SIGTERM; uvicorn then runs the app's shutdown (final snapshots)."""
     import uvicorn
@@ -110,6 +125,7 @@ def run(settings: ServeSettings) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level),
         # One log line per request costs more than a batched decision: only when debugging.
         "access_log": settings.log_level == "debug",
         "timeout_graceful_shutdown": 30,
