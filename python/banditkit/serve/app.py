@@ -80,7 +80,9 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         title="banditkit serve",
         version=banditkit.__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        # /openapi.json describes the API; no /docs page, whose Swagger UI loads scripts from
+        # a CDN into the server's origin.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -96,6 +103,10 @@ class ServeMetrics:
         self.started = time.time()
         self.thresholds_ms = {"recommend": slow_recommend_ms, "update": slow_update_ms}
         self.registry = CollectorRegistry()
+        # The process's CPU, memory and file descriptors, and the interpreter's GC, as the
+        # default registry would report them.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.requests = Counter(
             "banditkit_requests",
             "HTTP requests by endpoint, method and status",
