@@ -97,8 +97,9 @@ def banner(settings: ServeSettings) -> str:
         if settings.token
         else "no token: listening on the loopback only, any local process may write"
     )
+    where = f"http://{host}:{settings.port}" if settings.port else f"{host}, a free port"
     return (
-        f"banditkit serve: http://{host}:{settings.port} (dashboard at /), store "
+        f"banditkit serve: {where} (dashboard at /), store "
         f"{shown_url(settings.store)}, {workers}; {writes}"
     )
 
