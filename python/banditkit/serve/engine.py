@@ -32,11 +32,28 @@ from banditkit.serve.errors import (
 from banditkit.serve.experiment import Experiment, make_rng
 from banditkit.serve.policies import POLICIES, policy_of
 from banditkit.serve.writer import EventWriter
-from banditkit.store import EventRow, ModelNotFound, Store, VersionConflict, open_store
+from banditkit.store import Event, EventRow, ModelNotFound, Store, VersionConflict, open_store
 
 log = logging.getLogger("banditkit.serve")
 
 Observer = Callable[[str, str, float], None]  # observe(kind, operation, seconds)
+
+
+def _decision_in(events: dict[str, Event], eid: str) -> tuple[Any, Any] | None:
+    """(arm, context) of decision `eid`: a `decision` event, or entry i of batch "batch/i"."""
+    event = events.get(eid)
+    if event is not None:
+        return (
+            (event.data.get("arm"), event.data.get("context")) if event.kind == "decision" else None
+        )
+    batch_id, _, i = eid.rpartition("/")
+    event = events.get(batch_id)
+    if event is None or event.kind != "decisions" or not i.isdigit():
+        return None
+    arms, contexts = event.data["arms"], event.data.get("contexts")
+    if int(i) >= len(arms):
+        return None
+    return arms[int(i)], None if contexts is None else contexts[int(i)]
 
 
 class Engine:
@@ -271,20 +288,22 @@ class Engine:
 
         chosen_list = chosen.tolist()
         prop_list = props.tolist()
-        now = time.time()
-        prefix = self._prefix
-        event_ids = [f"{prefix}{next(self._counter)}" for _ in chosen_list]
+        # One event per request batch (kind "decisions"), decision i known as "<id>/i": one
+        # row to insert instead of one per decision. Its canonical JSON (sorted keys) is
+        # built directly; the store's fast path takes it as is.
+        batch_id = f"{self._prefix}{next(self._counter)}"
         arm_json = exp.arm_json
-        tail = f',"policy_version":{version},"propensity":'
-        events = []
-        for eid, k, p, text in zip(event_ids, chosen_list, prop_list, texts, strict=True):
-            # Canonical JSON (sorted keys) built directly: the store's fast path takes it as is.
-            ctx = "" if text is None else f',"context":{text}'
-            events.append(
-                EventRow(eid, "decision", now, f'{{"arm":{arm_json[k]}{ctx}{tail}{p!r}}}')
-            )
-        self._append(name, events)
-        exp.remember(event_ids, chosen_list, texts)
+        parts = ['{"arms":[', ",".join([arm_json[k] for k in chosen_list]), "]"]
+        if any(t is not None for t in texts):
+            parts += [',"contexts":[', ",".join(["null" if t is None else t for t in texts]), "]"]
+        parts += [
+            f',"policy_version":{version},"propensities":[',
+            ",".join(map(repr, prop_list)),
+            "]}",
+        ]
+        self._append(name, [EventRow(batch_id, "decisions", time.time(), "".join(parts))])
+        exp.remember(batch_id, chosen_list, texts)
+        event_ids = [f"{batch_id}/{i}" for i in range(len(chosen_list))]
         arms = exp.arms
         return [
             {"id": rid, "arm": arms[k], "propensity": p, "event_id": eid}
@@ -366,18 +385,21 @@ class Engine:
                 else:
                     found[eid] = hit
         if missing:
+            # A decision of another server: its batch event ("batch/i"), or a single one.
+            wanted = set(missing) | {m.rpartition("/")[0] for m in missing if "/" in m}
             t0 = time.perf_counter()
             try:
-                events = self._ready_store().find_events(exp.name, missing)
+                events = self._ready_store().find_events(exp.name, sorted(wanted))
             except ServeError:
                 raise
             except Exception as exc:
                 raise Unavailable(f"cannot read the decisions: {exc}") from exc
             self._timed("store", "find_events", t0)
-            for eid, event in events.items():
-                k = exp.arm_index.get(event.data.get("arm"))
-                if event.kind == "decision" and k is not None:
-                    ctx = event.data.get("context")
+            for eid in missing:
+                one = _decision_in(events, eid)
+                k = None if one is None else exp.arm_index.get(one[0])
+                if k is not None:
+                    ctx = one[1]
                     text = None if ctx is None else json.dumps(ctx, separators=(",", ":"))
                     found[eid] = (k, text)
         return found

@@ -24,7 +24,7 @@ from banditkit.store import LogRow
 log = logging.getLogger("banditkit.serve")
 
 TIMELINE_SECONDS = 3600  # per-second counts kept (and snapshotted) for the dashboard
-RECENT_DECISIONS = 200_000  # decisions remembered for their rewards, beyond: store lookups
+RECENT_BATCHES = 20_000  # decision batches remembered for their rewards, beyond: store lookups
 
 
 def make_rng(seed: int | None, name: str) -> np.random.Generator:
@@ -59,7 +59,8 @@ class Experiment:
         self.lock = threading.Lock()
         self.apply_lock = threading.Lock()
         self.cache: Cache = {}
-        self.recent: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
+        # batch event id -> (arm index, context JSON) of each decision (ids "batch/i")
+        self.recent: OrderedDict[str, tuple[list[int], list[str | None]]] = OrderedDict()
         self.recent_lock = threading.Lock()
         info = info or {}
         self.applied_seq = seq
@@ -95,16 +96,21 @@ class Experiment:
             "timeline": [[t, *v] for t, v in sorted(self.timeline.items()) if t >= cutoff],
         }
 
-    def remember(self, ids: list[str], arms: list[int], contexts: list[str | None]) -> None:
-        """Keep recent decisions (arm, context JSON) so that their rewards need no lookup."""
+    def remember(self, batch_id: str, arms: list[int], contexts: list[str | None]) -> None:
+        """Keep a recent batch of decisions so that their rewards need no store lookup."""
         with self.recent_lock:
-            self.recent.update(zip(ids, zip(arms, contexts, strict=True), strict=True))
-            while len(self.recent) > RECENT_DECISIONS:
+            self.recent[batch_id] = (arms, contexts)
+            if len(self.recent) > RECENT_BATCHES:
                 self.recent.popitem(last=False)
 
     def recall(self, event_id: str) -> tuple[int, str | None] | None:
+        """(arm index, context JSON) of decision "batch/i", if remembered."""
+        batch_id, _, i = event_id.rpartition("/")
         with self.recent_lock:
-            return self.recent.get(event_id)
+            hit = self.recent.get(batch_id)
+        if hit is None or not i.isdigit() or int(i) >= len(hit[0]):
+            return None
+        return hit[0][int(i)], hit[1][int(i)]
 
     # --- applying the log (the caller holds apply_lock) ---
 
@@ -117,11 +123,11 @@ class Experiment:
         with self.lock:
             for row in rows:
                 second = int(row.time)
-                if row.kind == "decision":
+                if row.kind != "reward":  # "decisions" (a request's batch) or "decision"
                     applied += self._flush(group)
                     group, batch = [], None
-                    self.decisions += 1
-                    self._tick(second, 0)
+                    self.decisions += row.count
+                    self._tick(second, 0, row.count)
                     continue
                 parsed = self._parse(row)
                 if parsed is None:
@@ -179,10 +185,10 @@ class Experiment:
         for i, r, _, t in group:
             self.counts[i] += 1
             self.reward_sums[i] += r
-            self._tick(int(t), 1, r)
+            self._tick(int(t), 1, 1, r)
         self.rewards += len(group)
 
-    def _tick(self, second: int, kind: int, reward: float = 0.0) -> None:
+    def _tick(self, second: int, kind: int, n: int, reward: float = 0.0) -> None:
         slot = self.timeline.get(second)
         if slot is None:
             slot = self.timeline[second] = [0, 0, 0.0]
@@ -190,6 +196,6 @@ class Experiment:
                 cutoff = second - TIMELINE_SECONDS
                 for t in [t for t in self.timeline if t < cutoff]:
                     del self.timeline[t]
-        slot[kind] += 1
+        slot[kind] += n
         if kind:
             slot[2] += reward

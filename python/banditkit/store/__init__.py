@@ -37,7 +37,7 @@ from banditkit.store.errors import (
     UnsupportedURL,
     VersionConflict,
 )
-from banditkit.store.events import Event, EventRow
+from banditkit.store.events import Event, EventRow, expand_decisions
 
 __all__ = [
     "open_store",
@@ -45,6 +45,7 @@ __all__ = [
     "VersionInfo",
     "Event",
     "EventRow",
+    "expand_decisions",
     "LogRow",
     "Metric",
     "Snapshot",

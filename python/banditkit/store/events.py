@@ -8,7 +8,12 @@ An event is a dict with a unique `id` (str) and a `kind`:
 - `"reward"`: `reward` (a finite float) and optionally `decision_id` (the decision it rewards),
   `arm` and `context` (the features it was observed with, as for a decision).
 
-Both may carry `time` (seconds since the epoch; default: when appended) and `meta` (a JSON
+- `"decisions"`: a batch of decisions in one event (what `banditkit serve` logs: one row per
+  request instead of one per decision): `arms` and `propensities` (lists of one length),
+  optionally `contexts` (a list of the same length of contexts or nulls) and `policy_version`.
+  Decision `i` of event `E` is known as `E/i` (see `expand_decisions`).
+
+All may carry `time` (seconds since the epoch; default: when appended) and `meta` (a JSON
 object of your own). Unknown keys are refused, so a typo cannot vanish silently.
 """
 
@@ -22,9 +27,10 @@ from typing import Any, NamedTuple
 
 from banditkit.store.errors import InvalidEvent
 
-KINDS = ("decision", "reward")
+KINDS = ("decision", "reward", "decisions")
 _FIELDS = {
     "decision": ({"arm", "propensity"}, {"context", "policy_version", "time", "meta"}),
+    "decisions": ({"arms", "propensities"}, {"contexts", "policy_version", "time", "meta"}),
     "reward": ({"reward"}, {"decision_id", "arm", "context", "time", "meta"}),
 }
 
@@ -87,10 +93,8 @@ def _check(event: Mapping[str, Any], now: float) -> EventRow:
     if "arm" in event:
         data["arm"] = _arm(event["arm"], where)
     if kind == "decision":
-        p = _finite(event["propensity"], f"{where}: propensity")
-        if not 0.0 < p <= 1.0:
-            raise InvalidEvent(f"{where}: propensity must be in (0, 1], got {p!r}")
-        data["propensity"] = p
+        data["propensity"] = _propensity(event["propensity"], f"{where}: propensity")
+    if kind != "reward":
         if event.get("policy_version") is not None:
             pv = event["policy_version"]
             if isinstance(pv, bool) or not isinstance(pv, int) or pv < 1:
@@ -103,11 +107,10 @@ def _check(event: Mapping[str, Any], now: float) -> EventRow:
             if not isinstance(did, str) or not did:
                 raise InvalidEvent(f"{where}: decision_id must be a non-empty str")
             data["decision_id"] = did
+    if kind == "decisions":
+        data.update(_batch(event, where))
     if event.get("context") is not None:
-        ctx = event["context"]
-        if isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable):
-            raise InvalidEvent(f"{where}: context must be a list of numbers")
-        data["context"] = [_finite(x, f"{where}: context") for x in ctx]
+        data["context"] = _context(event["context"], f"{where}: context")
     if event.get("meta") is not None:
         if not isinstance(event["meta"], Mapping):
             raise InvalidEvent(f"{where}: meta must be a dict")
@@ -118,6 +121,62 @@ def _check(event: Mapping[str, Any], now: float) -> EventRow:
     except (TypeError, ValueError) as exc:
         raise InvalidEvent(f"{where}: not JSON-serialisable: {exc}") from None
     return EventRow(eid, kind, when, payload)
+
+
+def _propensity(value: Any, what: str) -> float:
+    p = _finite(value, what)
+    if not 0.0 < p <= 1.0:
+        raise InvalidEvent(f"{what} must be in (0, 1], got {p!r}")
+    return p
+
+
+def _context(ctx: Any, what: str) -> list[float]:
+    if isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable):
+        raise InvalidEvent(f"{what} must be a list of numbers")
+    return [_finite(x, what) for x in ctx]
+
+
+def _batch(event: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The fields of a `decisions` event: lists of one length."""
+    arms, props = event["arms"], event["propensities"]
+    if not isinstance(arms, list) or not isinstance(props, list) or len(arms) != len(props):
+        raise InvalidEvent(f"{where}: arms and propensities must be lists of one length")
+    if not arms:
+        raise InvalidEvent(f"{where}: a decisions event needs at least one decision")
+    out: dict[str, Any] = {
+        "arms": [_arm(a, where) for a in arms],
+        "propensities": [_propensity(p, f"{where}: propensity") for p in props],
+    }
+    contexts = event.get("contexts")
+    if contexts is not None:
+        if not isinstance(contexts, list) or len(contexts) != len(arms):
+            raise InvalidEvent(f"{where}: contexts must be a list as long as arms")
+        out["contexts"] = [
+            None if c is None else _context(c, f"{where}: context") for c in contexts
+        ]
+    return out
+
+
+def expand_decisions(event: Event) -> list[dict[str, Any]]:
+    """The single decisions of a `decisions` event (ids `E/0`, `E/1`, ...), or `[event]` as a
+    dict for a `decision`: what an off-policy evaluation reads."""
+    if event.kind != "decisions":
+        return [event.as_dict()]
+    data = event.data
+    contexts = data.get("contexts") or [None] * len(data["arms"])
+    out = []
+    for i, (arm, p, ctx) in enumerate(
+        zip(data["arms"], data["propensities"], contexts, strict=True)
+    ):
+        one: dict[str, Any] = {"id": f"{event.id}/{i}", "kind": "decision", "time": event.time}
+        one.update(arm=arm, propensity=p)
+        if ctx is not None:
+            one["context"] = ctx
+        for key in ("policy_version", "meta"):
+            if key in data:
+                one[key] = data[key]
+        out.append(one)
+    return out
 
 
 def validate(events: Iterable[Mapping[str, Any]]) -> list[EventRow]:
