@@ -67,12 +67,15 @@ def check_store(url: str) -> str | None:
     rather than as a traceback from inside the app's startup."""
     from banditkit.store import open_store
 
+    # A PostgreSQL server that does not answer is reported after 10 s, not the pool's 30.
+    options = {"timeout": 10.0} if url.lower().startswith("postgres") else {}
     try:
-        open_store(url).close()
+        open_store(url, **options).close()
     except ImportError as exc:
         return f"the store {shown_url(url)} needs {exc.name}: pip install 'banditkit[postgres]'"
     except Exception as exc:  # the driver's errors (psycopg.OperationalError, sqlite3, OSError)
-        return f"cannot open the store {shown_url(url)}: {exc}"
+        text = str(exc).replace(url, shown_url(url))  # never print the password
+        return text if shown_url(url) in text else f"cannot open the store {shown_url(url)}: {text}"
     return None
 
 
