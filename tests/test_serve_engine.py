@@ -13,7 +13,7 @@ from serve_fixtures import serve_bk  # noqa: F401
 import banditkit
 from banditkit.serve import Engine
 from banditkit.serve.errors import ExperimentExists, ExperimentNotFound, InvalidInput
-from banditkit.store import expand_decisions, open_store
+from banditkit.store import event_context, expand_decisions, open_store
 
 ARMS = ["a", "b", "c"]
 D = 3
@@ -188,6 +188,10 @@ def test_decisions_are_logged_with_exact_propensities(store_url: str) -> None:
         eng.create("q", "linucb", ARMS, PARAMS["linucb"])
         (res,) = eng.recommend("q", [{"id": "z", "context": [1, 2, 3], "candidates": ["b"]}])
         assert res["arm"] == "b" and res["propensity"] == 1.0
+        check_log(store_url, eng, results, res)
+
+
+def check_log(store_url: str, eng: Engine, results: list[dict], res: dict) -> None:
     with open_store(store_url) as store:
         logged = {
             d["id"]: d
@@ -201,12 +205,22 @@ def test_decisions_are_logged_with_exact_propensities(store_url: str) -> None:
             assert one["kind"] == "decision" and one["arm"] == r["arm"]
             assert one["propensity"] == r["propensity"] and one["policy_version"] == 3
         (event,) = store.events("q")
-        assert event.kind == "decisions" and event.data == {
-            "arms": ["b"],
-            "contexts": [[1.0, 2.0, 3.0]],
-            "policy_version": 1,
-            "propensities": [1.0],
-        }
+        assert event.kind == "decisions" and expand_decisions(event) == [
+            {
+                "id": res["event_id"],
+                "kind": "decision",
+                "time": event.time,
+                "arm": "b",
+                "propensity": 1.0,
+                "context": [1.0, 2.0, 3.0],
+                "policy_version": 1,
+            }
+        ]
+        # A reward carries its decision's context; a replay reads it back exactly.
+        eng.reward("q", [{"event_id": res["event_id"], "reward": 0.25}])
+        (reward,) = [e for e in store.events("q") if e.kind == "reward"]
+        assert event_context(reward.data) == [1.0, 2.0, 3.0]
+        assert reward.data["decision_id"] == res["event_id"] and reward.data["reward"] == 0.25
 
 
 BAD_RECOMMEND = [
@@ -320,3 +334,106 @@ def test_timeline_counts_applied_events(store_url: str) -> None:
         with pytest.raises(InvalidInput) as err:
             eng.timeline("t", seconds=0)
         assert err.value.field == "seconds"
+
+
+def test_concurrent_retries_count_once_and_contexts_follow_rewards(store_url: str) -> None:
+    import threading
+
+    with engine(store_url) as eng:
+        eng.create("c", "linear", ARMS, {})
+        # A non-contextual policy logs a context when one is given, and its reward carries it.
+        results = eng.recommend("c", [{"id": "1", "context": [0.5, 2]}, {"id": "2"}] * 10)
+        batch = [{"event_id": r["event_id"], "reward": 1.5} for r in results]
+        threads = [threading.Thread(target=eng.reward, args=("c", batch)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        desc = eng.describe("c")
+        assert desc["rewards"] == 20 and totals(desc) == (20, 30.0)
+        with open_store(store_url) as store:
+            rewards = [e for e in store.events("c") if e.kind == "reward"]
+        assert len(rewards) == 20
+        with_context = [e for e in rewards if event_context(e.data) == [0.5, 2.0]]
+        assert len(with_context) == 10
+
+
+@pytest.mark.usefixtures("serve_bk")
+def test_a_reward_the_model_refuses_is_skipped_everywhere(store_url: str) -> None:
+    e1, e2 = engine(store_url), engine(store_url)
+    try:
+        e1.create("o", "linear", ARMS, {})
+        # The first group overflows as a whole: its rewards are applied one by one and the
+        # one the model refuses is skipped, the same way on every server.
+        e1.reward("o", [{"arm": "a", "reward": 1.7e308}, {"arm": "a", "reward": 1.7e308}])
+        e1.reward("o", [{"arm": "b", "reward": 2.0}])
+        for eng in (e1, e2):
+            desc = eng.describe("o")
+            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 1
+            assert [a["count"] for a in desc["arms"]] == [1, 1, 0]
+        assert state(e1, "o") == state(e2, "o")
+    finally:
+        e1.close()
+        e2.close()
+
+
+class SlowStore:
+    """A store whose commits take a while (as an fsync does), recording each one."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.commits: list[list[str]] = []
+        self.fail = fail
+
+    def append_rows(self, name: str, rows: list) -> int:
+        import time
+
+        time.sleep(0.2)
+        if self.fail:
+            raise OSError("disk full")
+        self.commits.append([r.id for r in rows])
+        return len(rows)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_writer_groups_concurrent_appends_into_few_commits(fail: bool) -> None:
+    import threading
+
+    from banditkit.serve.errors import Unavailable
+    from banditkit.serve.writer import EventWriter
+    from banditkit.store import EventRow
+
+    store = SlowStore(fail)
+    writer = EventWriter(store)
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            writer.append("x", [EventRow(f"e{i}", "reward", 0.0, '{"reward":1}')])
+        except Unavailable as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    if fail:
+        assert len(errors) == 32 and store.commits == []  # every waiter hears of the failure
+    else:
+        assert errors == [] and sorted(i for c in store.commits for i in c) == sorted(
+            f"e{i}" for i in range(32)
+        )
+        assert len(store.commits) <= 4  # one commit per wave of waiting requests, not 32
+    with pytest.raises(Unavailable):
+        writer.append("x", [])
+
+
+def test_a_seed_makes_decisions_reproducible(tmp_path) -> None:
+    answers = []
+    for run in range(2):
+        with engine(f"sqlite:///{tmp_path / f'{run}.db'}", seed=123) as eng:
+            eng.create("r", "tspar", ARMS, {})
+            eng.reward("r", [{"arm": "b", "reward": 1}])
+            answers.append([r["arm"] for r in eng.recommend("r", [{"id": "1"}] * 50)])
+    assert answers[0] == answers[1] and len(set(answers[0])) > 1

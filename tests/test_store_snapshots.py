@@ -13,6 +13,7 @@ from banditkit.store import (
     InvalidEvent,
     ModelNotFound,
     VersionConflict,
+    event_context,
     expand_decisions,
     open_store,
 )
@@ -157,3 +158,33 @@ def test_decisions_events_hold_a_batch(store) -> None:
         with pytest.raises(InvalidEvent):
             store.append_events("m", [{**batch, "id": "C", **bad}])
     assert store.count_events("m") == 1
+
+
+def test_binary_contexts(store) -> None:
+    import numpy as np
+
+    from banditkit.store.events import encode_matrix
+
+    X = np.array([[0.1, -2.0], [3.5, 1e-300]])
+    batch = {
+        "id": "B",
+        "kind": "decisions",
+        "arms": ["a", "b"],
+        "propensities": [0.5, 1],
+        "contexts_f8": encode_matrix(X),
+    }
+    reward = {"id": "R", "kind": "reward", "reward": 1, "context_f8": encode_matrix(X[1])}
+    assert store.append_events("m", [batch, reward]) == 2
+    decisions, rew = store.events("m")
+    assert [d["context"] for d in expand_decisions(decisions)] == X.tolist()
+    assert event_context(rew.data) == X[1].tolist()
+    for bad in (
+        {**batch, "contexts_f8": encode_matrix(X[:1, :1])},  # not two whole rows
+        {**batch, "contexts_f8": encode_matrix(np.array([[1.0, np.inf], [0, 0]]))},
+        {**batch, "contexts_f8": "not base64!"},
+        {**batch, "contexts": [[1, 2], [3, 4]]},  # both forms
+        {**reward, "context": [1.0, 2.0]},
+    ):
+        with pytest.raises(InvalidEvent):
+            store.append_events("m", [{**bad, "id": "C"}])
+    assert store.count_events("m") == 2

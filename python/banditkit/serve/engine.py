@@ -10,7 +10,6 @@ the seq they include) bound the replay on start; nothing acknowledged lives only
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
@@ -18,10 +17,9 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import numpy as np
-
 import banditkit
-from banditkit.serve import checks
+from banditkit.serve import checks, payloads
+from banditkit.serve import rewards as rewards_mod
 from banditkit.serve.errors import (
     ExperimentExists,
     ExperimentNotFound,
@@ -32,28 +30,11 @@ from banditkit.serve.errors import (
 from banditkit.serve.experiment import Experiment, make_rng
 from banditkit.serve.policies import POLICIES, policy_of
 from banditkit.serve.writer import EventWriter
-from banditkit.store import Event, EventRow, ModelNotFound, Store, VersionConflict, open_store
+from banditkit.store import EventRow, ModelNotFound, Store, VersionConflict, open_store
 
 log = logging.getLogger("banditkit.serve")
 
 Observer = Callable[[str, str, float], None]  # observe(kind, operation, seconds)
-
-
-def _decision_in(events: dict[str, Event], eid: str) -> tuple[Any, Any] | None:
-    """(arm, context) of decision `eid`: a `decision` event, or entry i of batch "batch/i"."""
-    event = events.get(eid)
-    if event is not None:
-        return (
-            (event.data.get("arm"), event.data.get("context")) if event.kind == "decision" else None
-        )
-    batch_id, _, i = eid.rpartition("/")
-    event = events.get(batch_id)
-    if event is None or event.kind != "decisions" or not i.isdigit():
-        return None
-    arms, contexts = event.data["arms"], event.data.get("contexts")
-    if int(i) >= len(arms):
-        return None
-    return arms[int(i)], None if contexts is None else contexts[int(i)]
 
 
 class Engine:
@@ -78,6 +59,7 @@ class Engine:
         self.seed = seed
         self._observe = observe
         self._experiments: dict[str, Experiment] = {}
+        self._unservable: set[str] = set()  # names in the store this engine cannot load
         self._lock = threading.Lock()  # guards the dict, never held during I/O
         self._store: Store | None = None
         self._writer: EventWriter | None = None
@@ -251,32 +233,31 @@ class Engine:
         exp = self._get(name)
         requests = checks.check_list(requests, "requests")
         n_features = exp.n_features
-        ids: list[Any] = []
-        texts: list[str | None] = []
-        rows: list[list[float]] = []
-        cands: list[tuple[int, ...] | None] = []
+        # Comprehensions over the batch, per-item work only where a field is present: most
+        # batches have neither candidates nor (non-contextual) contexts.
         for i, req in enumerate(requests):
-            if not isinstance(req, dict):
+            if type(req) is not dict:
                 raise InvalidInput("a request is an object", field=f"requests[{i}]")
-            ids.append(req.get("id"))
-            ctx = req.get("context")
-            if ctx is None:
-                if n_features is not None:
-                    raise InvalidInput(
-                        f"context is required ({n_features} numbers) for {exp.policy.name}",
-                        field=f"requests[{i}].context",
-                    )
-                texts.append(None)
-            else:
-                values, text = checks.context_text(ctx, n_features, f"requests[{i}].context")
-                rows.append(values)
-                texts.append(text)
-            cands.append(
-                checks.candidate_set(
-                    req.get("candidates"), exp.arm_index, f"requests[{i}].candidates"
-                )
+        ids = [req.get("id") for req in requests]
+        cands: list[tuple[int, ...] | None] = [req.get("candidates") for req in requests]
+        if cands.count(None) != len(cands):
+            cands = [
+                checks.candidate_set(c, exp.arm_index, f"requests[{i}].candidates")
+                for i, c in enumerate(cands)
+            ]
+        texts: list[str | None] | None = None
+        if n_features is None:  # a context is optional here, logged as given
+            raw = [req.get("context") for req in requests]
+            if raw.count(None) != len(raw):
+                texts = [
+                    None if c is None else checks.context_text(c, None, f"requests[{i}].context")[1]
+                    for i, c in enumerate(raw)
+                ]
+        contexts = None
+        if n_features is not None:
+            contexts = checks.contexts_matrix(
+                [r.get("context") for r in requests], n_features, exp.policy.name
             )
-        contexts = np.array(rows, dtype=float) if n_features is not None else None
 
         t0 = time.perf_counter()
         with exp.lock:
@@ -289,20 +270,13 @@ class Engine:
         chosen_list = chosen.tolist()
         prop_list = props.tolist()
         # One event per request batch (kind "decisions"), decision i known as "<id>/i": one
-        # row to insert instead of one per decision. Its canonical JSON (sorted keys) is
-        # built directly; the store's fast path takes it as is.
+        # row to insert instead of one per decision (see payloads.py).
         batch_id = f"{self._prefix}{next(self._counter)}"
-        arm_json = exp.arm_json
-        parts = ['{"arms":[', ",".join([arm_json[k] for k in chosen_list]), "]"]
-        if any(t is not None for t in texts):
-            parts += [',"contexts":[', ",".join(["null" if t is None else t for t in texts]), "]"]
-        parts += [
-            f',"policy_version":{version},"propensities":[',
-            ",".join(map(repr, prop_list)),
-            "]}",
-        ]
-        self._append(name, [EventRow(batch_id, "decisions", time.time(), "".join(parts))])
-        exp.remember(batch_id, chosen_list, texts)
+        payload = payloads.decisions_payload(
+            exp.arm_json, chosen_list, prop_list, version, contexts, texts
+        )
+        self._append(name, [EventRow(batch_id, "decisions", time.time(), payload)])
+        exp.remember(batch_id, chosen_list, contexts if contexts is not None else texts)
         event_ids = [f"{batch_id}/{i}" for i in range(len(chosen_list))]
         arms = exp.arms
         return [
@@ -316,74 +290,16 @@ class Engine:
         "reward:<event_id>", so a retried one counts once."""
         exp = self._get(name)
         rewards = checks.check_list(rewards, "rewards")
-        found = self._decisions_of(exp, rewards)
-        batch = uuid.uuid4().hex  # groups this request's rewards for apply
-        meta = f',"meta":{{"batch":"{batch}"}}'
-        now = time.time()
-        events = []
-        for i, item in enumerate(rewards):
-            field = f"rewards[{i}]"
-            if not isinstance(item, dict):
-                raise InvalidInput("a reward is an object", field=field)
-            value = checks.check_reward_value(item.get("reward"), f"{field}.reward")
-            if why := exp.policy.check_reward(value):
-                raise InvalidInput(why, field=f"{field}.reward")
-            event_id = checks.optional_str(item.get("event_id"), f"{field}.event_id")
-            client_id = checks.optional_str(item.get("id"), f"{field}.id")
-            arm = item.get("arm")
-            ctx_text = None
-            if event_id is not None:
-                decision = found.get(event_id)
-                if decision is None:
-                    raise InvalidInput(f"unknown event_id {event_id!r}", f"{field}.event_id")
-                k, ctx_text = decision
-                if arm is not None and exp.arm_index.get(arm) != k:
-                    raise InvalidInput(
-                        f"arm {arm!r} is not the arm of decision {event_id!r} "
-                        f"({exp.arms[k]!r}): send one of event_id and arm",
-                        field=f"{field}.arm",
-                    )
-            elif arm is None:
-                raise InvalidInput("a reward needs an event_id or an arm", field=field)
-            else:
-                k = exp.arm_index.get(arm) if checks.is_arm(arm) else None
-                if k is None:
-                    raise InvalidInput(f"unknown arm {arm!r}", field=f"{field}.arm")
-            if ctx_text is None and item.get("context") is not None:
-                _, ctx_text = checks.context_text(
-                    item["context"], exp.n_features, f"{field}.context"
-                )
-            if ctx_text is None and exp.n_features is not None:
-                raise InvalidInput(
-                    f"context is required ({exp.n_features} numbers) for {exp.policy.name}",
-                    field=f"{field}.context",
-                )
-            if event_id is not None:
-                store_id = "reward:" + event_id
-            else:
-                store_id = client_id or f"{self._prefix}r{next(self._counter)}"
-            ctx = "" if ctx_text is None else f',"context":{ctx_text}'
-            did = "" if event_id is None else f',"decision_id":{json.dumps(event_id)}'
-            payload = f'{{"arm":{exp.arm_json[k]}{ctx}{did}{meta},"reward":{value!r}}}'
-            events.append(EventRow(store_id, "reward", now, payload))
+        found = self._decisions_of(exp, rewards)  # before any check: one store read at most
+        events = rewards_mod.reward_rows(exp, rewards, found, self._new_id)
         self._append(name, events)
-        self._catch_up(exp)
+        self._catch_up(exp, committed=time.monotonic())
         return len(events)
 
-    def _decisions_of(
-        self, exp: Experiment, rewards: list[Any]
-    ) -> dict[str, tuple[int, str | None]]:
-        """The decisions the rewards refer to: from the recent cache, else from the store."""
-        found: dict[str, tuple[int, str | None]] = {}
-        missing: list[str] = []
-        for item in rewards:
-            eid = item.get("event_id") if isinstance(item, dict) else None
-            if isinstance(eid, str) and eid not in found:
-                hit = exp.recall(eid)
-                if hit is None:
-                    missing.append(eid)
-                else:
-                    found[eid] = hit
+    def _decisions_of(self, exp: Experiment, rewards: list[Any]) -> dict[str, tuple[int, str]]:
+        """The decisions (arm index, context fragment) the rewards refer to: from the recent
+        cache, else from the store (one read)."""
+        found, missing = rewards_mod.recalled(exp, rewards)
         if missing:
             # A decision of another server: its batch event ("batch/i"), or a single one.
             wanted = set(missing) | {m.rpartition("/")[0] for m in missing if "/" in m}
@@ -395,14 +311,11 @@ class Engine:
             except Exception as exc:
                 raise Unavailable(f"cannot read the decisions: {exc}") from exc
             self._timed("store", "find_events", t0)
-            for eid in missing:
-                one = _decision_in(events, eid)
-                k = None if one is None else exp.arm_index.get(one[0])
-                if k is not None:
-                    ctx = one[1]
-                    text = None if ctx is None else json.dumps(ctx, separators=(",", ":"))
-                    found[eid] = (k, text)
+            rewards_mod.resolve(exp, events, missing, found)
         return found
+
+    def _new_id(self) -> str:
+        return f"{self._prefix}r{next(self._counter)}"
 
     # --- timeline ---
 
@@ -438,8 +351,14 @@ class Engine:
         """Apply the log's events after the experiment's applied seq."""
         self._catch_up(self._get(name))
 
-    def _catch_up(self, exp: Experiment) -> int:
+    def _catch_up(self, exp: Experiment, committed: float | None = None) -> int:
+        """Apply the new events. With `committed` (when the caller's events were committed):
+        a catch-up that began reading after that has applied them, so concurrent writers
+        share one read instead of queueing for one each."""
         with exp.apply_lock:
+            if committed is not None and exp.read_started > committed:
+                return 0
+            started = time.monotonic()
             t0 = time.perf_counter()
             try:
                 rows = self._ready_store().log_rows(exp.name, exp.applied_seq)
@@ -448,11 +367,12 @@ class Engine:
             except Exception as exc:
                 raise Unavailable(f"cannot read the event log: {exc}") from exc
             self._timed("store", "read_events", t0)
-            if not rows:
-                return 0
-            t0 = time.perf_counter()
-            applied = exp.apply_rows(rows)
-            self._timed("model", "apply", t0)
+            applied = 0
+            if rows:
+                t0 = time.perf_counter()
+                applied = exp.apply_rows(rows)
+                self._timed("model", "apply", t0)
+            exp.read_started = started  # only once what it read is applied
             return applied
 
     def _load(self, name: str) -> Experiment | None:
@@ -475,8 +395,11 @@ class Engine:
         except ModelNotFound:
             return None
         except Exception as exc:  # noqa: BLE001 - one unreadable experiment must not stop the rest
-            log.error("cannot serve %r: %s", name, exc)
+            if name not in self._unservable:  # the poller retries: say it once
+                self._unservable.add(name)
+                log.error("cannot serve %r: %s", name, exc)
             return None
+        self._unservable.discard(name)
         self._timed("store", "load", t0)
         t0 = time.perf_counter()
         self._catch_up(exp)
@@ -548,8 +471,10 @@ class Engine:
     def _get(self, name: str) -> Experiment:
         exp = self._experiments.get(name)
         if exp is None:
-            if not isinstance(name, str):
-                raise ExperimentNotFound(f"no experiment named {name!r}")
+            try:
+                checks.check_name(name)
+            except InvalidInput:
+                raise ExperimentNotFound(f"no experiment named {name!r}") from None
             # Created by another server since the last poll?
             exp = self._load(name) if self._started and not self._closed else None
             if exp is None:

@@ -37,7 +37,7 @@ from banditkit.store.errors import (
     UnsupportedURL,
     VersionConflict,
 )
-from banditkit.store.events import Event, EventRow, expand_decisions
+from banditkit.store.events import Event, EventRow, event_context, expand_decisions
 
 __all__ = [
     "open_store",
@@ -46,6 +46,7 @@ __all__ = [
     "Event",
     "EventRow",
     "expand_decisions",
+    "event_context",
     "LogRow",
     "Metric",
     "Snapshot",

@@ -11,7 +11,12 @@ An event is a dict with a unique `id` (str) and a `kind`:
 - `"decisions"`: a batch of decisions in one event (what `banditkit serve` logs: one row per
   request instead of one per decision): `arms` and `propensities` (lists of one length),
   optionally `contexts` (a list of the same length of contexts or nulls) and `policy_version`.
-  Decision `i` of event `E` is known as `E/i` (see `expand_decisions`).
+  Decision `i` of event `E` is known as `E/i` (see `expand_decisions`). Instead of
+  `contexts`, `contexts_f8`: the contexts as one matrix (a row per decision) of little-endian
+  float64, base64-encoded; what the server writes, because formatting floats as text costs
+  about a microsecond each and a batch of 100 contexts of 67 features holds 6,700.
+
+A reward's context may likewise be `context_f8` (one row); `event_context(data)` reads either.
 
 All may carry `time` (seconds since the epoch; default: when appended) and `meta` (a JSON
 object of your own). Unknown keys are refused, so a typo cannot vanish silently.
@@ -19,19 +24,26 @@ object of your own). Unknown keys are refused, so a typo cannot vanish silently.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import time as _time
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from banditkit.store.errors import InvalidEvent
 
 KINDS = ("decision", "reward", "decisions")
 _FIELDS = {
     "decision": ({"arm", "propensity"}, {"context", "policy_version", "time", "meta"}),
-    "decisions": ({"arms", "propensities"}, {"contexts", "policy_version", "time", "meta"}),
-    "reward": ({"reward"}, {"decision_id", "arm", "context", "time", "meta"}),
+    "decisions": (
+        {"arms", "propensities"},
+        {"contexts", "contexts_f8", "policy_version", "time", "meta"},
+    ),
+    "reward": ({"reward"}, {"decision_id", "arm", "context", "context_f8", "time", "meta"}),
 }
 
 
@@ -111,6 +123,11 @@ def _check(event: Mapping[str, Any], now: float) -> EventRow:
         data.update(_batch(event, where))
     if event.get("context") is not None:
         data["context"] = _context(event["context"], f"{where}: context")
+    if event.get("context_f8") is not None:
+        if "context" in data:
+            raise InvalidEvent(f"{where}: give context or context_f8, not both")
+        _matrix(event["context_f8"], 1, f"{where}: context_f8")
+        data["context_f8"] = event["context_f8"]
     if event.get("meta") is not None:
         if not isinstance(event["meta"], Mapping):
             raise InvalidEvent(f"{where}: meta must be a dict")
@@ -147,6 +164,11 @@ def _batch(event: Mapping[str, Any], where: str) -> dict[str, Any]:
         "arms": [_arm(a, where) for a in arms],
         "propensities": [_propensity(p, f"{where}: propensity") for p in props],
     }
+    if event.get("contexts_f8") is not None:
+        if event.get("contexts") is not None:
+            raise InvalidEvent(f"{where}: give contexts or contexts_f8, not both")
+        _matrix(event["contexts_f8"], len(arms), f"{where}: contexts_f8")
+        out["contexts_f8"] = event["contexts_f8"]
     contexts = event.get("contexts")
     if contexts is not None:
         if not isinstance(contexts, list) or len(contexts) != len(arms):
@@ -157,13 +179,50 @@ def _batch(event: Mapping[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _matrix(text: Any, rows: int, what: str) -> np.ndarray:
+    """A base64 float64 matrix of `rows` rows, checked: whole rows of finite numbers."""
+    if not isinstance(text, str):
+        raise InvalidEvent(f"{what} must be a base64 string")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidEvent(f"{what} is not valid base64") from None
+    if not raw or len(raw) % (8 * rows):
+        raise InvalidEvent(f"{what} must hold {rows} whole row(s) of float64")
+    out = np.frombuffer(raw, dtype="<f8").reshape(rows, -1)
+    if not np.isfinite(out).all():
+        raise InvalidEvent(f"{what} must be finite")
+    return out
+
+
+def encode_matrix(matrix: np.ndarray) -> str:
+    """The `*_f8` form of a float matrix (or of one row)."""
+    return base64.b64encode(np.ascontiguousarray(matrix, dtype="<f8").tobytes()).decode("ascii")
+
+
+def decode_matrix(text: str, rows: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f8").reshape(rows, -1)
+
+
+def event_context(data: dict[str, Any]) -> list[float] | None:
+    """A reward's (or single decision's) context, whichever form it was stored in."""
+    if data.get("context") is not None:
+        return data["context"]
+    if data.get("context_f8") is not None:
+        return decode_matrix(data["context_f8"], 1)[0].tolist()
+    return None
+
+
 def expand_decisions(event: Event) -> list[dict[str, Any]]:
     """The single decisions of a `decisions` event (ids `E/0`, `E/1`, ...), or `[event]` as a
     dict for a `decision`: what an off-policy evaluation reads."""
     if event.kind != "decisions":
         return [event.as_dict()]
     data = event.data
-    contexts = data.get("contexts") or [None] * len(data["arms"])
+    if data.get("contexts_f8") is not None:
+        contexts = decode_matrix(data["contexts_f8"], len(data["arms"])).tolist()
+    else:
+        contexts = data.get("contexts") or [None] * len(data["arms"])
     out = []
     for i, (arm, p, ctx) in enumerate(
         zip(data["arms"], data["propensities"], contexts, strict=True)
