@@ -1,5 +1,6 @@
-"""The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning) and
-`banditkit store` (look into a model store, move models between stores)."""
+"""The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning),
+`banditkit store` (look into a model store, move models between stores) and `banditkit serve`
+(experiments over HTTP)."""
 
 from __future__ import annotations
 
@@ -317,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.store.cli import add_parser as add_store_parser
 
     add_store_parser(sub, _Parser)
+
+    from banditkit.serve.cli import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     return parser
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from banditkit.store.base import Metric, Store, VersionInfo
+from banditkit.store.base import LogRow, Metric, Snapshot, Store, VersionInfo
 from banditkit.store.errors import (
     InvalidEvent,
     ModelNotFound,
@@ -37,14 +37,19 @@ from banditkit.store.errors import (
     UnsupportedURL,
     VersionConflict,
 )
-from banditkit.store.events import Event
+from banditkit.store.events import Event, EventRow, event_context, expand_decisions
 
 __all__ = [
     "open_store",
     "Store",
     "VersionInfo",
     "Event",
+    "EventRow",
+    "expand_decisions",
+    "event_context",
+    "LogRow",
     "Metric",
+    "Snapshot",
     "StoreError",
     "UnsupportedURL",
     "StoreNotFound",
