@@ -4,8 +4,13 @@ C workers share one httpx connection pool and loop: one `recommend` request of B
 then (with `--reward-rate F`) one `rewards` request for about F x B of those decisions, by
 event id. The run stops at the deadline (`--duration`) or after `--max-requests` HTTP requests,
 whichever comes first; requests in flight then finish. Latencies are measured by the client
-(send to last byte of the response). At the end the server's own view, `GET /v1/stats`, is
-printed against the seed's thresholds (p99 of 50 ms per recommendation, 20 ms per update).
+(send to last byte of the response). By default each worker sends its next request as soon
+as the last one is answered (closed loop: the figures are the server's saturation throughput,
+and with C clients the latency is about C / throughput, queueing included); `--rate R` paces
+the recommend requests at R per second in all and counts latency from when each request was
+due, which is the latency a service sees at that load. At the end the server's own view,
+`GET /v1/stats`, is printed against the seed's thresholds (p99 of 50 ms per recommendation,
+20 ms per update).
 
 Only loopback URLs are accepted (127.0.0.0/8, ::1, localhost): this is a tool to measure a
 service on one's own machine, never to flood someone else's.
@@ -88,6 +93,7 @@ class LoadConfig:
     arms: int = 10
     n_features: int | None = None
     seed: int = 0
+    rate: float | None = None  # recommend requests per second in all; None: as fast as possible
 
 
 @dataclass
@@ -137,6 +143,8 @@ class _Run:
         self.decisions = 0
         self.rewards_sent = 0
         self.rewards_accepted = 0
+        self.start = 0.0
+        self.unsent = 0  # paced requests still due at the deadline
         self.deadline = math.inf
 
     def take(self) -> bool:
@@ -153,11 +161,14 @@ class _Run:
             return 1.0 if rng.random() < 0.02 + 0.01 * i else 0.0
         return round(rng.gauss(1.0 + 0.1 * i, 0.5), 4)
 
-    async def post(self, endpoint: Endpoint, path: str, body: bytes) -> Any | None:
-        """POST a JSON body; record the latency or the error; the decoded reply or None."""
+    async def post(
+        self, endpoint: Endpoint, path: str, body: bytes, start: float | None = None
+    ) -> Any | None:
+        """POST a JSON body; record the latency (from `start`, the time the request was due,
+        if given) or the error; the decoded reply or None."""
         import httpx
 
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if start is None else start
         try:
             resp = await self.client.post(path, content=body)
         except httpx.TimeoutException:
@@ -177,10 +188,29 @@ class _Run:
     async def worker(self, index: int) -> None:
         rng = random.Random(self.cfg.seed * 100_003 + index)
         turn = index
-        while time.perf_counter() < self.deadline and self.take():
+        # Paced (--rate): this worker's requests are due every `interval` seconds, the workers
+        # staggered. Latency counts from when a request was due, not from when it went out,
+        # so that a server (or client) falling behind shows in the figures instead of
+        # silently lowering the rate (coordinated omission).
+        interval = self.cfg.concurrency / self.cfg.rate if self.cfg.rate else 0.0
+        due = self.start + interval * index / self.cfg.concurrency
+        while True:
+            now = time.perf_counter()
+            if interval and due < self.deadline <= now:
+                # Still behind schedule at the deadline: say how many requests never went.
+                self.unsent += math.ceil((self.deadline - due) / interval)
+            if now >= self.deadline or due >= self.deadline:
+                return
+            if due > now:
+                await asyncio.sleep(due - now)
+            if not self.take():
+                return
             body = self.bodies[turn % len(self.bodies)]
             turn += self.cfg.concurrency
-            reply = await self.post(self.recommend, self.recommend_path, body)
+            reply = await self.post(
+                self.recommend, self.recommend_path, body, due if interval else None
+            )
+            due += interval
             if reply is None:
                 continue
             results = reply["results"]
@@ -331,7 +361,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         run = _Run(cfg, client, info)
         cpu0 = time.process_time()
         t0 = time.perf_counter()
-        run.deadline = t0 + cfg.duration
+        run.start, run.deadline = t0, t0 + cfg.duration
         await asyncio.gather(*(run.worker(i) for i in range(cfg.concurrency)))
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
@@ -348,6 +378,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         "concurrency": cfg.concurrency,
         "batch": cfg.batch,
         "reward_rate": cfg.reward_rate,
+        "rate": cfg.rate,
         "duration_s": cfg.duration,
         "max_requests": cfg.max_requests,
         "wall_s": wall,
@@ -356,6 +387,7 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
         "requests": requests,
         "requests_per_s": requests / wall if wall > 0 else 0.0,
         "errors": errors,
+        "unsent": run.unsent,
         "rewards_sent": run.rewards_sent,
         "rewards_accepted": run.rewards_accepted,
         "endpoints": {"recommend": run.recommend.summary(), "rewards": run.rewards.summary()},
@@ -400,10 +432,15 @@ def format_report(report: dict[str, Any]) -> str:
     out = [
         f"banditkit loadtest {report['url']} experiment {report['experiment']!r} ({kind}, "
         f"{report['arms']} arms): {report['concurrency']} clients, batches of "
-        f"{report['batch']}, reward rate {report['reward_rate']:g}, {report['wall_s']:.2f} s",
+        f"{report['batch']}, reward rate {report['reward_rate']:g}, "
+        + (f"paced at {report['rate']:g} requests/s, " if report.get("rate") else "")
+        + f"{report['wall_s']:.2f} s",
         f"decisions  {report['decisions']:>12,}  {report['decisions_per_s']:>12,.0f}/s",
         f"requests   {report['requests']:>12,}  {report['requests_per_s']:>12,.1f}/s"
-        f"   errors {report['errors']:,}",
+        f"   errors {report['errors']:,}"
+        + (
+            f", {report['unsent']:,} due but not sent (behind schedule)" if report["unsent"] else ""
+        ),
         f"rewards    {report['rewards_accepted']:>12,}  accepted"
         f" of {report['rewards_sent']:,} sent",
         "",
@@ -548,6 +585,13 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         help="stop after N HTTP requests in all (default: no bound)",
     )
     p.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="R",
+        help="send R recommend requests per second in all, paced; latency counts from when "
+        "each was due (default: as fast as the server answers)",
+    )
+    p.add_argument(
         "--reward-rate",
         type=_rate,
         default=0.0,
@@ -612,6 +656,7 @@ def config_from_args(args: argparse.Namespace) -> LoadConfig | str:
         arms=args.arms if args.arms is not None else 10,
         n_features=args.n_features,
         seed=args.seed,
+        rate=args.rate,
     )
 
 
