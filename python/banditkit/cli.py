@@ -1,6 +1,6 @@
 """The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning),
-`banditkit store` (look into a model store, move models between stores) and `banditkit loadtest`
-(load a running `banditkit serve`)."""
+`banditkit store` (look into a model store, move models between stores), `banditkit serve`
+(experiments over HTTP) and `banditkit loadtest` (load a running `banditkit serve`)."""
 
 from __future__ import annotations
 
@@ -318,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.store.cli import add_parser as add_store_parser
 
     add_store_parser(sub, _Parser)
+
+    from banditkit.serve.cli import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     from banditkit.serve.loadtest import add_parser as add_loadtest_parser
 
     add_loadtest_parser(sub, _Parser)

@@ -3,13 +3,38 @@
 Every method is synchronous and thread-safe (the HTTP layer calls them from a thread pool).
 Decisions and rewards are logged (durably, by the group-commit writer) before a call returns;
 the model state changes only in `catch_up`, which applies the log in `seq` order, so every
-server reading one store reaches the same counts and the same state.
+server reading one store reaches the same counts and the same state. Snapshots (model bytes +
+the seq they include) bound the replay on start; nothing acknowledged lives only in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable
 from typing import Any
+
+import numpy as np
+
+import banditkit
+from banditkit.serve import checks
+from banditkit.serve.errors import (
+    ExperimentExists,
+    ExperimentNotFound,
+    InvalidInput,
+    ServeError,
+    Unavailable,
+)
+from banditkit.serve.experiment import Experiment, make_rng
+from banditkit.serve.policies import POLICIES, policy_of
+from banditkit.serve.writer import EventWriter
+from banditkit.store import EventRow, ModelNotFound, Store, VersionConflict, open_store
+
+log = logging.getLogger("banditkit.serve")
 
 Observer = Callable[[str, str, float], None]  # observe(kind, operation, seconds)
 
@@ -34,54 +59,80 @@ class Engine:
         self.poll_interval = poll_interval
         self.keep_snapshots = keep_snapshots
         self.seed = seed
-        self.observe = observe
+        self._observe = observe
+        self._experiments: dict[str, Experiment] = {}
+        self._lock = threading.Lock()  # guards the dict, never held during I/O
+        self._store: Store | None = None
+        self._writer: EventWriter | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._started = False
+        self._closed = False
+        self._store_ok = False
+        # Event ids: a random prefix per engine and a counter (unique across servers and
+        # restarts, and much cheaper than a uuid per decision).
+        self._prefix = uuid.uuid4().hex[:20] + "-"
+        self._counter = itertools.count(1)
+
+    # --- lifetime ---
 
     def start(self) -> None:
         """Open the store, load every experiment (snapshot + replay), start the threads."""
-        raise NotImplementedError
+        if self._started:
+            return
+        t0 = time.perf_counter()
+        try:
+            self._store = open_store(self.store_url)
+            # The writer has a connection of its own: its commits (and fsyncs) never make
+            # the readers wait for the SQLite connection's lock.
+            self._writer = EventWriter(open_store(self.store_url), self._observe)
+            names = self._store.names()
+        except ServeError:
+            raise
+        except Exception as exc:
+            self._close_stores()
+            raise Unavailable(f"cannot open the store: {exc}") from exc
+        for name in names:
+            self._load(name)
+        self._timed("store", "load", t0)
+        self._started = self._store_ok = True
+        for target, label in ((self._poll, "poller"), (self._snapshotter, "snapshotter")):
+            thread = threading.Thread(target=target, name=f"banditkit-{label}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def close(self) -> None:
         """Stop the threads, snapshot every changed experiment, close the store."""
-        raise NotImplementedError
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        self._closed = True
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        if self._writer is not None:
+            self._writer.close()
+        for exp in list(self._experiments.values()):
+            try:
+                self._catch_up(exp)
+                if exp.applied_seq > exp.snapshot_seq:
+                    self._snapshot(exp)
+            except Exception as exc:  # noqa: BLE001 - a failed snapshot loses nothing
+                log.error("final snapshot of %r failed: %s", exp.name, exc)
+        self._close_stores()
+        self._store = None
+
+    def _close_stores(self) -> None:
+        for store in (self._store, self._writer.store if self._writer else None):
+            if store is not None:
+                try:
+                    store.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
     def ready(self) -> bool:
-        """True once started and the store answers."""
-        raise NotImplementedError
-
-    def names(self) -> list[str]:
-        """The experiments' names, sorted."""
-        raise NotImplementedError
-
-    def create(self, name: str, policy: str, arms: list[str | int], params: dict) -> dict:
-        """Create an experiment; returns `describe(name)`. ExperimentExists / InvalidInput."""
-        raise NotImplementedError
-
-    def describe(self, name: str) -> dict:
-        """{"name", "policy", "params", "version", "decisions", "rewards",
-        "arms": [{"arm", "count", "reward_sum", "win_probability"}]} after catching up."""
-        raise NotImplementedError
-
-    def recommend(self, name: str, requests: list[dict]) -> list[dict]:
-        """[{"id", "context"?, "candidates"?}] -> [{"id", "arm", "propensity", "event_id"}],
-        logged before returning."""
-        raise NotImplementedError
-
-    def reward(self, name: str, rewards: list[dict]) -> int:
-        """[{"event_id"?, "arm"?, "reward", "context"?, "id"?}] -> how many were accepted,
-        logged before returning; a reward for an event id already rewarded counts once."""
-        raise NotImplementedError
-
-    def timeline(self, name: str, seconds: int = 600, bucket: int = 10) -> dict:
-        """{"name", "bucket_seconds", "buckets": [{"t", "decisions", "rewards", "reward_sum"}]}."""
-        raise NotImplementedError
-
-    def delete(self, name: str) -> None:
-        """Remove the experiment, its versions and its events."""
-        raise NotImplementedError
-
-    def catch_up(self, name: str) -> None:
-        """Apply the log's events after the experiment's applied seq."""
-        raise NotImplementedError
+        """True once started (and not closed) while the store answers."""
+        return self._started and not self._closed and self._store_ok
 
     def __enter__(self) -> Engine:
         self.start()
@@ -89,3 +140,417 @@ class Engine:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # --- experiments ---
+
+    def names(self) -> list[str]:
+        """The experiments' names, sorted."""
+        with self._lock:
+            return sorted(self._experiments)
+
+    def create(self, name: str, policy: str, arms: list[str | int], params: dict) -> dict:
+        """Create an experiment; returns `describe(name)`. ExperimentExists / InvalidInput."""
+        checks.check_name(name)
+        if policy not in POLICIES:
+            raise InvalidInput(
+                f"unknown policy {policy!r}: one of {', '.join(POLICIES)}", field="policy"
+            )
+        adapter = POLICIES[policy]
+        arm_list = checks.check_arms(arms)
+        parsed = adapter.parse_params(params)
+        if name in self._experiments:
+            raise ExperimentExists(f"experiment {name!r} already exists")
+        try:
+            model = adapter.create(arm_list, parsed)
+        except (ValueError, TypeError) as exc:
+            raise InvalidInput(f"{policy}: {exc}", field="params") from None
+        exp = Experiment(name, adapter, parsed, arm_list, model, make_rng(self.seed, name))
+        t0 = time.perf_counter()
+        try:
+            self._ready_store().put_snapshot(
+                name, model.to_bytes(), 0, exp.info(), expected_version=0
+            )
+        except VersionConflict:
+            raise ExperimentExists(f"experiment {name!r} already exists") from None
+        except ServeError:
+            raise
+        except Exception as exc:
+            raise Unavailable(f"the store did not take the experiment: {exc}") from exc
+        self._timed("store", "put_snapshot", t0)
+        with self._lock:
+            self._experiments.setdefault(name, exp)
+        return self.describe(name)
+
+    def describe(self, name: str) -> dict:
+        """{"name", "policy", "params", "version", "decisions", "rewards",
+        "arms": [{"arm", "count", "reward_sum", "win_probability"}]} after catching up, so
+        that a read after an acknowledged write on any server sees it."""
+        exp = self._get(name)
+        self._catch_up(exp)
+        with exp.lock:
+            t0 = time.perf_counter()
+            wins = exp.policy.win_probabilities(exp.model, exp.arms, exp.cache)
+            self._timed("model", "win_probabilities", t0)
+            arms = [
+                {
+                    "arm": arm,
+                    "count": exp.counts[i],
+                    "reward_sum": exp.reward_sums[i],
+                    "win_probability": None if wins is None else wins[i],
+                }
+                for i, arm in enumerate(exp.arms)
+            ]
+            return {
+                "name": name,
+                "policy": exp.policy.name,
+                "params": dict(exp.params),
+                "version": exp.version,
+                "decisions": exp.decisions,
+                "rewards": exp.rewards,
+                "skipped_rewards": exp.skipped,
+                "arms": arms,
+            }
+
+    def delete(self, name: str) -> None:
+        """Remove the experiment, its versions and its events."""
+        exp = self._get(name)
+        with exp.apply_lock:
+            try:
+                self._ready_store().delete(name)
+            except ModelNotFound:
+                pass  # another server deleted it first
+            except ServeError:
+                raise
+            except Exception as exc:
+                raise Unavailable(f"the store did not delete {name!r}: {exc}") from exc
+            with self._lock:
+                self._experiments.pop(name, None)
+
+    # --- decisions and rewards ---
+
+    def recommend(self, name: str, requests: list[dict]) -> list[dict]:
+        """[{"id", "context"?, "candidates"?}] -> [{"id", "arm", "propensity", "event_id"}],
+        in order, logged durably before returning."""
+        exp = self._get(name)
+        requests = checks.check_list(requests, "requests")
+        n_features = exp.n_features
+        ids: list[Any] = []
+        texts: list[str | None] = []
+        rows: list[list[float]] = []
+        cands: list[tuple[int, ...] | None] = []
+        for i, req in enumerate(requests):
+            if not isinstance(req, dict):
+                raise InvalidInput("a request is an object", field=f"requests[{i}]")
+            ids.append(req.get("id"))
+            ctx = req.get("context")
+            if ctx is None:
+                if n_features is not None:
+                    raise InvalidInput(
+                        f"context is required ({n_features} numbers) for {exp.policy.name}",
+                        field=f"requests[{i}].context",
+                    )
+                texts.append(None)
+            else:
+                values, text = checks.context_text(ctx, n_features, f"requests[{i}].context")
+                rows.append(values)
+                texts.append(text)
+            cands.append(
+                checks.candidate_set(
+                    req.get("candidates"), exp.arm_index, f"requests[{i}].candidates"
+                )
+            )
+        contexts = np.array(rows, dtype=float) if n_features is not None else None
+
+        t0 = time.perf_counter()
+        with exp.lock:
+            version = exp.version
+            chosen, props = exp.policy.decide(
+                exp.model, exp.arms, contexts, cands, exp.rng, exp.cache
+            )
+        self._timed("model", "decide", t0)
+
+        chosen_list = chosen.tolist()
+        prop_list = props.tolist()
+        now = time.time()
+        prefix = self._prefix
+        event_ids = [f"{prefix}{next(self._counter)}" for _ in chosen_list]
+        arm_json = exp.arm_json
+        tail = f',"policy_version":{version},"propensity":'
+        events = []
+        for eid, k, p, text in zip(event_ids, chosen_list, prop_list, texts, strict=True):
+            # Canonical JSON (sorted keys) built directly: the store's fast path takes it as is.
+            ctx = "" if text is None else f',"context":{text}'
+            events.append(
+                EventRow(eid, "decision", now, f'{{"arm":{arm_json[k]}{ctx}{tail}{p!r}}}')
+            )
+        self._append(name, events)
+        exp.remember(event_ids, chosen_list, texts)
+        arms = exp.arms
+        return [
+            {"id": rid, "arm": arms[k], "propensity": p, "event_id": eid}
+            for rid, k, p, eid in zip(ids, chosen_list, prop_list, event_ids, strict=True)
+        ]
+
+    def reward(self, name: str, rewards: list[dict]) -> int:
+        """[{"event_id"?, "arm"?, "reward", "context"?, "id"?}] -> how many were accepted,
+        logged durably and applied before returning. A reward for a decision is stored as
+        "reward:<event_id>", so a retried one counts once."""
+        exp = self._get(name)
+        rewards = checks.check_list(rewards, "rewards")
+        found = self._decisions_of(exp, rewards)
+        batch = uuid.uuid4().hex  # groups this request's rewards for apply
+        meta = f',"meta":{{"batch":"{batch}"}}'
+        now = time.time()
+        events = []
+        for i, item in enumerate(rewards):
+            field = f"rewards[{i}]"
+            if not isinstance(item, dict):
+                raise InvalidInput("a reward is an object", field=field)
+            value = checks.check_reward_value(item.get("reward"), f"{field}.reward")
+            if why := exp.policy.check_reward(value):
+                raise InvalidInput(why, field=f"{field}.reward")
+            event_id = checks.optional_str(item.get("event_id"), f"{field}.event_id")
+            client_id = checks.optional_str(item.get("id"), f"{field}.id")
+            arm = item.get("arm")
+            ctx_text = None
+            if event_id is not None:
+                decision = found.get(event_id)
+                if decision is None:
+                    raise InvalidInput(f"unknown event_id {event_id!r}", f"{field}.event_id")
+                k, ctx_text = decision
+                if arm is not None and exp.arm_index.get(arm) != k:
+                    raise InvalidInput(
+                        f"arm {arm!r} is not the arm of decision {event_id!r} "
+                        f"({exp.arms[k]!r}): send one of event_id and arm",
+                        field=f"{field}.arm",
+                    )
+            elif arm is None:
+                raise InvalidInput("a reward needs an event_id or an arm", field=field)
+            else:
+                k = exp.arm_index.get(arm) if checks.is_arm(arm) else None
+                if k is None:
+                    raise InvalidInput(f"unknown arm {arm!r}", field=f"{field}.arm")
+            if ctx_text is None and item.get("context") is not None:
+                _, ctx_text = checks.context_text(
+                    item["context"], exp.n_features, f"{field}.context"
+                )
+            if ctx_text is None and exp.n_features is not None:
+                raise InvalidInput(
+                    f"context is required ({exp.n_features} numbers) for {exp.policy.name}",
+                    field=f"{field}.context",
+                )
+            if event_id is not None:
+                store_id = "reward:" + event_id
+            else:
+                store_id = client_id or f"{self._prefix}r{next(self._counter)}"
+            ctx = "" if ctx_text is None else f',"context":{ctx_text}'
+            did = "" if event_id is None else f',"decision_id":{json.dumps(event_id)}'
+            payload = f'{{"arm":{exp.arm_json[k]}{ctx}{did}{meta},"reward":{value!r}}}'
+            events.append(EventRow(store_id, "reward", now, payload))
+        self._append(name, events)
+        self._catch_up(exp)
+        return len(events)
+
+    def _decisions_of(
+        self, exp: Experiment, rewards: list[Any]
+    ) -> dict[str, tuple[int, str | None]]:
+        """The decisions the rewards refer to: from the recent cache, else from the store."""
+        found: dict[str, tuple[int, str | None]] = {}
+        missing: list[str] = []
+        for item in rewards:
+            eid = item.get("event_id") if isinstance(item, dict) else None
+            if isinstance(eid, str) and eid not in found:
+                hit = exp.recall(eid)
+                if hit is None:
+                    missing.append(eid)
+                else:
+                    found[eid] = hit
+        if missing:
+            t0 = time.perf_counter()
+            try:
+                events = self._ready_store().find_events(exp.name, missing)
+            except ServeError:
+                raise
+            except Exception as exc:
+                raise Unavailable(f"cannot read the decisions: {exc}") from exc
+            self._timed("store", "find_events", t0)
+            for eid, event in events.items():
+                k = exp.arm_index.get(event.data.get("arm"))
+                if event.kind == "decision" and k is not None:
+                    ctx = event.data.get("context")
+                    text = None if ctx is None else json.dumps(ctx, separators=(",", ":"))
+                    found[eid] = (k, text)
+        return found
+
+    # --- timeline ---
+
+    def timeline(self, name: str, seconds: int = 600, bucket: int = 10) -> dict:
+        """{"name", "bucket_seconds", "buckets": [{"t", "decisions", "rewards", "reward_sum"}]}
+        over the last `seconds`, from the events applied (every server's)."""
+        for value, field in ((seconds, "seconds"), (bucket, "bucket")):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86400:
+                raise InvalidInput(f"{field} must be an integer in [1, 86400]", field=field)
+        exp = self._get(name)
+        end = int(time.time()) // bucket * bucket + bucket
+        start = end - max(bucket, seconds // bucket * bucket)
+        buckets = {t: [0, 0, 0.0] for t in range(start, end, bucket)}
+        with exp.lock:
+            items = [(t, list(v)) for t, v in exp.timeline.items() if start <= t < end]
+        for t, (d, r, s) in items:
+            slot = buckets[start + (t - start) // bucket * bucket]
+            slot[0] += d
+            slot[1] += r
+            slot[2] += s
+        return {
+            "name": name,
+            "bucket_seconds": bucket,
+            "buckets": [
+                {"t": t, "decisions": int(d), "rewards": int(r), "reward_sum": s}
+                for t, (d, r, s) in buckets.items()
+            ],
+        }
+
+    # --- the log ---
+
+    def catch_up(self, name: str) -> None:
+        """Apply the log's events after the experiment's applied seq."""
+        self._catch_up(self._get(name))
+
+    def _catch_up(self, exp: Experiment) -> int:
+        with exp.apply_lock:
+            t0 = time.perf_counter()
+            try:
+                rows = self._ready_store().log_rows(exp.name, exp.applied_seq)
+            except ServeError:
+                raise
+            except Exception as exc:
+                raise Unavailable(f"cannot read the event log: {exc}") from exc
+            self._timed("store", "read_events", t0)
+            if not rows:
+                return 0
+            t0 = time.perf_counter()
+            applied = exp.apply_rows(rows)
+            self._timed("model", "apply", t0)
+            return applied
+
+    def _load(self, name: str) -> Experiment | None:
+        """Load an experiment: its latest snapshot, then the events after it."""
+        t0 = time.perf_counter()
+        try:
+            snap = self._ready_store().latest_snapshot(name)
+            model = banditkit.loads(snap.state)
+            info = snap.info
+            if "policy" in info:
+                adapter = POLICIES[info["policy"]]
+                params, arms = info["params"], list(info["arms"])
+            else:  # a model put by a user: served with what its class says
+                adapter = policy_of(model)
+                params = adapter.params_of(model)
+                arms = list(model.arms if adapter.contextual else model.get_models())
+            exp = Experiment(
+                name, adapter, params, arms, model, make_rng(self.seed, name), info, snap.seq
+            )
+        except ModelNotFound:
+            return None
+        except Exception as exc:  # noqa: BLE001 - one unreadable experiment must not stop the rest
+            log.error("cannot serve %r: %s", name, exc)
+            return None
+        self._timed("store", "load", t0)
+        t0 = time.perf_counter()
+        self._catch_up(exp)
+        self._timed("model", "replay", t0)
+        with self._lock:
+            return self._experiments.setdefault(name, exp)
+
+    # --- snapshots ---
+
+    def _snapshot(self, exp: Experiment) -> None:
+        t0 = time.perf_counter()
+        with exp.apply_lock, exp.lock:
+            state = exp.model.to_bytes()
+            info = exp.info()
+            seq = exp.applied_seq
+        self._timed("model", "snapshot", t0)
+        t0 = time.perf_counter()
+        store = self._ready_store()
+        store.put_snapshot(exp.name, state, seq, info)
+        store.prune(exp.name, self.keep_snapshots)
+        self._timed("store", "put_snapshot", t0)
+        exp.snapshot_seq = seq
+        exp.snapshot_time = time.monotonic()
+
+    def snapshot(self, name: str) -> None:
+        """Snapshot one experiment now (after catching up)."""
+        exp = self._get(name)
+        self._catch_up(exp)
+        self._snapshot(exp)
+
+    # --- background threads ---
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                names = set(self._ready_store().names())
+                self._store_ok = True
+            except Exception as exc:  # noqa: BLE001
+                self._store_ok = False
+                log.warning("the store does not answer: %s", exc)
+                continue
+            with self._lock:
+                known = set(self._experiments)
+                for gone in known - names:  # deleted by another server
+                    self._experiments.pop(gone, None)
+            for name in sorted(names - known):
+                self._load(name)
+            for exp in list(self._experiments.values()):
+                try:
+                    self._catch_up(exp)
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("catching up %r failed: %s", exp.name, exc)
+
+    def _snapshotter(self) -> None:
+        tick = min(1.0, max(0.05, self.snapshot_every_seconds / 10))
+        while not self._stop.wait(tick):
+            now = time.monotonic()
+            for exp in list(self._experiments.values()):
+                behind = exp.applied_seq - exp.snapshot_seq
+                due = now - exp.snapshot_time >= self.snapshot_every_seconds
+                if behind >= self.snapshot_every_events or (behind > 0 and due):
+                    try:
+                        self._snapshot(exp)
+                    except Exception as exc:  # noqa: BLE001 - retried at the next tick
+                        log.warning("snapshot of %r failed: %s", exp.name, exc)
+
+    # --- helpers ---
+
+    def _get(self, name: str) -> Experiment:
+        exp = self._experiments.get(name)
+        if exp is None:
+            if not isinstance(name, str):
+                raise ExperimentNotFound(f"no experiment named {name!r}")
+            # Created by another server since the last poll?
+            exp = self._load(name) if self._started and not self._closed else None
+            if exp is None:
+                raise ExperimentNotFound(f"no experiment named {name!r}")
+        return exp
+
+    def _ready_store(self) -> Store:
+        if self._store is None:
+            raise Unavailable("the engine is not running")
+        return self._store
+
+    def _append(self, name: str, events: list[EventRow]) -> None:
+        if self._writer is None or self._closed:
+            raise Unavailable("the engine is not running")
+        self._writer.append(name, events)
+
+    def _timed(self, kind: str, operation: str, t0: float) -> None:
+        if self._observe is not None:
+            self._observe(kind, operation, time.perf_counter() - t0)
+
+    def _experiment(self, name: str) -> Experiment:
+        """The experiment object (tests)."""
+        return self._get(name)
+
+    def arms_of(self, name: str) -> list[Hashable]:
+        return list(self._get(name).arms)

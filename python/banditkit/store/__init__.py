@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from banditkit.store.base import Metric, Store, VersionInfo
+from banditkit.store.base import LogRow, Metric, Snapshot, Store, VersionInfo
 from banditkit.store.errors import (
     InvalidEvent,
     ModelNotFound,
@@ -37,14 +37,17 @@ from banditkit.store.errors import (
     UnsupportedURL,
     VersionConflict,
 )
-from banditkit.store.events import Event
+from banditkit.store.events import Event, EventRow
 
 __all__ = [
     "open_store",
     "Store",
     "VersionInfo",
     "Event",
+    "EventRow",
+    "LogRow",
     "Metric",
+    "Snapshot",
     "StoreError",
     "UnsupportedURL",
     "StoreNotFound",

@@ -4,6 +4,7 @@ before anything is written, the state codec, and the records the queries return.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import time as _time
 from abc import ABC, abstractmethod
@@ -23,6 +24,26 @@ class VersionInfo(NamedTuple):
     version: int
     created_at: float
     size: int
+
+
+class Snapshot(NamedTuple):
+    """The latest version of a model with what the server recorded about it: the event `seq`
+    the state includes (0: none) and its `info` (a JSON object; {} for a plain `put`)."""
+
+    version: int
+    seq: int
+    info: dict[str, Any]
+    state: bytes
+
+
+class LogRow(NamedTuple):
+    """An event as the serve engine replays it: `payload` is the raw JSON text, and None for
+    decisions when not asked for (counting them needs no parsing)."""
+
+    seq: int
+    kind: str
+    time: float
+    payload: str | None
 
 
 class Metric(NamedTuple):
@@ -121,6 +142,43 @@ class Store(ABC):
             check_version(expected_version, "expected_version", 0)
         return self._put(name, blob, expected_version, _time.time())
 
+    def put_snapshot(
+        self,
+        name: str,
+        state: bytes,
+        seq: int,
+        info: Mapping[str, Any],
+        expected_version: int | None = None,
+    ) -> int:
+        """Store `state` as the next version of `name` together with the event `seq` it
+        includes and a JSON object `info`, in one transaction; returns the version.
+        `expected_version` works as in `put` (`VersionConflict`, nothing written)."""
+        check_name(name)
+        blob = check_blob(state)
+        check_version(seq, "seq", 0)
+        if expected_version is not None:
+            check_version(expected_version, "expected_version", 0)
+        if not isinstance(info, Mapping):
+            raise TypeError(f"info must be a dict, got {type(info).__name__}")
+        try:
+            text = json.dumps(dict(info), allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"info must be JSON (finite numbers): {exc}") from None
+        return self._put(name, blob, expected_version, _time.time(), (seq, text))
+
+    def latest_snapshot(self, name: str) -> Snapshot:
+        """The latest version of `name` with its snapshot row (seq 0 and info {} for a version
+        stored by `put`); `ModelNotFound` if none."""
+        version, state, seq, info = self._latest_snapshot(check_name(name))
+        return Snapshot(version, seq or 0, json.loads(info) if info else {}, state)
+
+    def prune(self, name: str, keep: int) -> int:
+        """Delete every version of `name` but the latest `keep` (and their snapshot rows);
+        returns how many went. Events are kept."""
+        check_name(name)
+        check_version(keep, "keep", 1)
+        return self._prune(name, keep)
+
     def get_bytes(self, name: str, version: int | None = None) -> bytes:
         """The stored state of `name` (latest version, or `version`), as bytes."""
         check_name(name)
@@ -166,6 +224,30 @@ class Store(ABC):
         if limit is not None:
             check_version(limit, "limit", 1)
         return self._events(name, after or 0, limit)
+
+    def append_rows(self, name: str, rows: list[EventRow]) -> int:
+        """The fast path of `append_events` for events a trusted caller (the serve engine)
+        built itself: `EventRow`s whose payload is already canonical JSON of valid fields,
+        ids unique in the batch. Nothing is re-checked; returns how many ids were new."""
+        check_name(name)
+        return self._append(name, rows) if rows else 0
+
+    def find_events(self, name: str, ids: Iterable[str]) -> dict[str, Event]:
+        """The events of `name` with these ids (absent ids are simply not in the dict)."""
+        check_name(name)
+        wanted = list(dict.fromkeys(i for i in ids if isinstance(i, str)))
+        found: dict[str, Event] = {}
+        for start in range(0, len(wanted), 500):  # SQLite caps the parameters of one query
+            for event in self._find_events(name, wanted[start : start + 500]):
+                found[event.id] = event
+        return found
+
+    def log_rows(self, name: str, after: int = 0, decisions: bool = False) -> list[LogRow]:
+        """The events after `seq` as raw `LogRow`s, the payload of decisions only with
+        `decisions` (the serve engine's replay: it parses rewards and counts decisions)."""
+        check_name(name)
+        check_version(after, "after", 0)
+        return self._log_rows(name, after, decisions)
 
     def count_events(self, name: str) -> int:
         """How many events the log of `name` holds."""
@@ -227,7 +309,26 @@ class Store(ABC):
     # --- what a backend implements (arguments already checked) ---
 
     @abstractmethod
-    def _put(self, name: str, blob: bytes, expected: int | None, now: float) -> int: ...
+    def _put(
+        self,
+        name: str,
+        blob: bytes,
+        expected: int | None,
+        now: float,
+        snapshot: tuple[int, str] | None = None,
+    ) -> int: ...
+
+    @abstractmethod
+    def _latest_snapshot(self, name: str) -> tuple[int, bytes, int | None, str | None]: ...
+
+    @abstractmethod
+    def _prune(self, name: str, keep: int) -> int: ...
+
+    @abstractmethod
+    def _find_events(self, name: str, ids: list[str]) -> list[Event]: ...
+
+    @abstractmethod
+    def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]: ...
 
     @abstractmethod
     def _get(self, name: str, version: int | None) -> bytes: ...

@@ -5,8 +5,8 @@ An event is a dict with a unique `id` (str) and a `kind`:
 - `"decision"`: `arm` (str or int), `propensity` (the probability the policy gave the chosen arm,
   in (0, 1]), and optionally `context` (a list of finite floats) and `policy_version` (the model
   version that decided, an int >= 1);
-- `"reward"`: `reward` (a finite float) and optionally `decision_id` (the decision it rewards)
-  and `arm`.
+- `"reward"`: `reward` (a finite float) and optionally `decision_id` (the decision it rewards),
+  `arm` and `context` (the features it was observed with, as for a decision).
 
 Both may carry `time` (seconds since the epoch; default: when appended) and `meta` (a JSON
 object of your own). Unknown keys are refused, so a typo cannot vanish silently.
@@ -25,7 +25,7 @@ from banditkit.store.errors import InvalidEvent
 KINDS = ("decision", "reward")
 _FIELDS = {
     "decision": ({"arm", "propensity"}, {"context", "policy_version", "time", "meta"}),
-    "reward": ({"reward"}, {"decision_id", "arm", "time", "meta"}),
+    "reward": ({"reward"}, {"decision_id", "arm", "context", "time", "meta"}),
 }
 
 
@@ -91,11 +91,6 @@ def _check(event: Mapping[str, Any], now: float) -> EventRow:
         if not 0.0 < p <= 1.0:
             raise InvalidEvent(f"{where}: propensity must be in (0, 1], got {p!r}")
         data["propensity"] = p
-        if event.get("context") is not None:
-            ctx = event["context"]
-            if isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable):
-                raise InvalidEvent(f"{where}: context must be a list of numbers")
-            data["context"] = [_finite(x, f"{where}: context") for x in ctx]
         if event.get("policy_version") is not None:
             pv = event["policy_version"]
             if isinstance(pv, bool) or not isinstance(pv, int) or pv < 1:
@@ -108,6 +103,11 @@ def _check(event: Mapping[str, Any], now: float) -> EventRow:
             if not isinstance(did, str) or not did:
                 raise InvalidEvent(f"{where}: decision_id must be a non-empty str")
             data["decision_id"] = did
+    if event.get("context") is not None:
+        ctx = event["context"]
+        if isinstance(ctx, (str, bytes, Mapping)) or not isinstance(ctx, Iterable):
+            raise InvalidEvent(f"{where}: context must be a list of numbers")
+        data["context"] = [_finite(x, f"{where}: context") for x in ctx]
     if event.get("meta") is not None:
         if not isinstance(event["meta"], Mapping):
             raise InvalidEvent(f"{where}: meta must be a dict")

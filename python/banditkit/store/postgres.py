@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from banditkit.store import schema
-from banditkit.store.base import Metric, Store, VersionInfo, metric_filter
+from banditkit.store.base import LogRow, Metric, Store, VersionInfo, metric_filter
 from banditkit.store.errors import ModelNotFound, SchemaError, StoreError, VersionConflict
 from banditkit.store.events import Event, EventRow, from_row
 
@@ -105,7 +105,14 @@ class PostgresStore(Store):
 
     # --- models ---
 
-    def _put(self, name: str, blob: bytes, expected: int | None, now: float) -> int:
+    def _put(
+        self,
+        name: str,
+        blob: bytes,
+        expected: int | None,
+        now: float,
+        snapshot: tuple[int, str] | None = None,
+    ) -> int:
         for _ in range(_PUT_RETRIES):
             try:
                 with self._tx() as conn:
@@ -120,6 +127,12 @@ class PostgresStore(Store):
                         "VALUES (%s, %s, %s, %s, %b)",  # %b: the state goes as binary
                         (name, version, now, len(blob), blob),
                     )
+                    if snapshot is not None:
+                        conn.execute(
+                            "INSERT INTO bk_snapshots (name, version, seq, info) "
+                            "VALUES (%s, %s, %s, %s)",
+                            (name, version, *snapshot),
+                        )
                 return version
             except self._psycopg.errors.UniqueViolation:
                 continue  # another writer took that version: read again
@@ -142,6 +155,34 @@ class PostgresStore(Store):
             raise ModelNotFound(name, version)
         return bytes(rows[0][0])
 
+    def _latest_snapshot(self, name: str) -> tuple[int, bytes, int | None, str | None]:
+        rows = self._query(
+            "SELECT m.version, m.state, s.seq, s.info FROM bk_models m "
+            "LEFT JOIN bk_snapshots s ON s.name = m.name AND s.version = m.version "
+            "WHERE m.name = %s ORDER BY m.version DESC LIMIT 1",
+            (name,),
+            binary=True,
+        )
+        if not rows:
+            raise ModelNotFound(name)
+        version, state, seq, info = rows[0]
+        return int(version), bytes(state), None if seq is None else int(seq), info
+
+    def _prune(self, name: str, keep: int) -> int:
+        with self._tx() as conn:
+            latest = conn.execute(
+                "SELECT max(version) FROM bk_models WHERE name = %s", (name,)
+            ).fetchone()[0]
+            if latest is None:
+                return 0
+            conn.execute(
+                "DELETE FROM bk_snapshots WHERE name = %s AND version <= %s",
+                (name, latest - keep),
+            )
+            return conn.execute(
+                "DELETE FROM bk_models WHERE name = %s AND version <= %s", (name, latest - keep)
+            ).rowcount
+
     def _versions(self, name: str) -> list[VersionInfo]:
         rows = self._query(
             "SELECT version, created_at, size FROM bk_models WHERE name = %s ORDER BY version",
@@ -158,6 +199,7 @@ class PostgresStore(Store):
         with self._tx() as conn:
             versions = conn.execute("DELETE FROM bk_models WHERE name = %s", (name,)).rowcount
             events = conn.execute("DELETE FROM bk_events WHERE name = %s", (name,)).rowcount
+            conn.execute("DELETE FROM bk_snapshots WHERE name = %s", (name,))
             if versions == 0 and events == 0:
                 raise ModelNotFound(name)
         return versions
@@ -190,6 +232,25 @@ class PostgresStore(Store):
             (name, after, limit),
         )
         return [from_row(*r) for r in rows]
+
+    def _find_events(self, name: str, ids: list[str]) -> list[Event]:
+        rows = self._query(
+            "SELECT seq, event_id, kind, time, payload FROM bk_events "
+            "WHERE name = %s AND event_id = ANY(%s)",
+            (name, ids),
+        )
+        return [from_row(*r) for r in rows]
+
+    def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]:
+        payload = (
+            "payload" if decisions else "CASE WHEN kind = 'decision' THEN NULL ELSE payload END"
+        )
+        rows = self._query(
+            f"SELECT seq, kind, time, {payload} FROM bk_events "
+            "WHERE name = %s AND seq > %s ORDER BY seq",
+            (name, after),
+        )
+        return [LogRow(int(q), k, float(t), p) for q, k, t, p in rows]
 
     def _count_events(self, name: str) -> int:
         return int(self._query("SELECT count(*) FROM bk_events WHERE name = %s", (name,))[0][0])

@@ -63,6 +63,15 @@ MIGRATIONS: list[Migration] = [
         "index metrics by (name, operation, time) for per-model queries",
         ("CREATE INDEX bk_metrics_name ON bk_metrics (name, operation, time)",),
     ),
+    Migration(
+        3,
+        "snapshots: the event seq a model version includes, and the server's info about it",
+        (
+            "CREATE TABLE bk_snapshots ("
+            "name TEXT NOT NULL, version {bigint} NOT NULL, seq {bigint} NOT NULL, "
+            "info TEXT NOT NULL, PRIMARY KEY (name, version))",
+        ),
+    ),
 ]
 
 LATEST = MIGRATIONS[-1].version

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from banditkit.store import schema
-from banditkit.store.base import Metric, Store, VersionInfo, metric_filter
+from banditkit.store.base import LogRow, Metric, Store, VersionInfo, metric_filter
 from banditkit.store.errors import ModelNotFound, SchemaError, StoreNotFound, VersionConflict
 from banditkit.store.events import Event, EventRow, from_row
 
@@ -98,7 +98,14 @@ class SQLiteStore(Store):
 
     # --- models ---
 
-    def _put(self, name: str, blob: bytes, expected: int | None, now: float) -> int:
+    def _put(
+        self,
+        name: str,
+        blob: bytes,
+        expected: int | None,
+        now: float,
+        snapshot: tuple[int, str] | None = None,
+    ) -> int:
         with self._write() as conn:
             current = conn.execute(
                 "SELECT max(version) FROM bk_models WHERE name = ?", (name,)
@@ -111,7 +118,38 @@ class SQLiteStore(Store):
                 "VALUES (?, ?, ?, ?, ?)",
                 (name, version, now, len(blob), blob),
             )
+            if snapshot is not None:
+                conn.execute(
+                    "INSERT INTO bk_snapshots (name, version, seq, info) VALUES (?, ?, ?, ?)",
+                    (name, version, *snapshot),
+                )
         return version
+
+    def _latest_snapshot(self, name: str) -> tuple[int, bytes, int | None, str | None]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT m.version, m.state, s.seq, s.info FROM bk_models m "
+                "LEFT JOIN bk_snapshots s ON s.name = m.name AND s.version = m.version "
+                "WHERE m.name = ? ORDER BY m.version DESC LIMIT 1",
+                (name,),
+            ).fetchone()
+        if row is None:
+            raise ModelNotFound(name)
+        return int(row[0]), bytes(row[1]), row[2], row[3]
+
+    def _prune(self, name: str, keep: int) -> int:
+        with self._write() as conn:
+            (latest,) = conn.execute(
+                "SELECT max(version) FROM bk_models WHERE name = ?", (name,)
+            ).fetchone()
+            if latest is None:
+                return 0
+            conn.execute(
+                "DELETE FROM bk_snapshots WHERE name = ? AND version <= ?", (name, latest - keep)
+            )
+            return conn.execute(
+                "DELETE FROM bk_models WHERE name = ? AND version <= ?", (name, latest - keep)
+            ).rowcount
 
     def _get(self, name: str, version: int | None) -> bytes:
         with self._lock:
@@ -147,6 +185,7 @@ class SQLiteStore(Store):
         with self._write() as conn:
             versions = conn.execute("DELETE FROM bk_models WHERE name = ?", (name,)).rowcount
             events = conn.execute("DELETE FROM bk_events WHERE name = ?", (name,)).rowcount
+            conn.execute("DELETE FROM bk_snapshots WHERE name = ?", (name,))
             if versions == 0 and events == 0:
                 raise ModelNotFound(name)  # rolls back nothing: nothing was deleted
         return versions
@@ -171,6 +210,28 @@ class SQLiteStore(Store):
                 (name, after, -1 if limit is None else limit),
             ).fetchall()
         return [from_row(*r) for r in rows]
+
+    def _find_events(self, name: str, ids: list[str]) -> list[Event]:
+        marks = ", ".join("?" * len(ids))
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, event_id, kind, time, payload FROM bk_events "
+                f"WHERE name = ? AND event_id IN ({marks})",
+                (name, *ids),
+            ).fetchall()
+        return [from_row(*r) for r in rows]
+
+    def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]:
+        payload = (
+            "payload" if decisions else "CASE WHEN kind = 'decision' THEN NULL ELSE payload END"
+        )
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT seq, kind, time, {payload} FROM bk_events "
+                "WHERE name = ? AND seq > ? ORDER BY seq",
+                (name, after),
+            ).fetchall()
+        return [LogRow(*r) for r in rows]
 
     def _count_events(self, name: str) -> int:
         with self._lock:

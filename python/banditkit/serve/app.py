@@ -1,0 +1,209 @@
+"""`create_app`: the FastAPI application of `banditkit serve` (routes of docs/serve.md).
+
+The app only translates: pydantic checks types (schemas.py), the engine checks meaning and does
+the work. Engine calls are synchronous and may wait on the store, so they run in a thread pool
+(an anyio CapacityLimiter of `settings.threads`), never on the event loop. Every error, ours or
+pydantic's, leaves as `{"error": {"status", "field", "message"}}`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+
+import banditkit
+from banditkit.serve.errors import ExperimentNotFound, InvalidInput, ServeError, Unavailable
+from banditkit.serve.guard import RequestGuard, error_body
+from banditkit.serve.metrics import ServeMetrics
+from banditkit.serve.schemas import CreateExperiment, RecommendBody, RewardsBody
+from banditkit.serve.settings import ServeSettings
+from banditkit.serve.validation import describe_validation_error
+
+if TYPE_CHECKING:  # the engine module is imported when an app is made, not before
+    from banditkit.serve.engine import Engine
+
+log = logging.getLogger("banditkit.serve")
+STATIC = Path(__file__).with_name("static")
+SETTINGS_ENV = "BANDITKIT_SERVE_SETTINGS_JSON"
+T = TypeVar("T")
+
+
+def create_app(settings: ServeSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """The ASGI app. Without `engine`, the app makes one from `settings` and starts and closes
+    it in its lifespan (closing writes the final snapshots). With `engine`, the caller owns it:
+    start it before serving and close it after."""
+    settings = settings or ServeSettings()
+    metrics = ServeMetrics(settings.slow_recommend_ms, settings.slow_update_ms)
+    owned = engine is None
+    if engine is None:
+        from banditkit.serve.engine import Engine
+
+        engine = Engine(
+            settings.store,
+            snapshot_every_events=settings.snapshot_every_events,
+            snapshot_every_seconds=settings.snapshot_every_seconds,
+            poll_interval=settings.poll_interval,
+            keep_snapshots=settings.keep_snapshots,
+            seed=settings.seed,
+            observe=metrics.observe,
+        )
+    limiter: list[anyio.CapacityLimiter] = []  # made in the event loop that uses it
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limiter.append(anyio.CapacityLimiter(settings.threads))
+        if owned:
+            await anyio.to_thread.run_sync(engine.start)
+        try:
+            yield
+        finally:
+            if owned:  # uvicorn turns SIGTERM into this: the final snapshots are written here
+                await anyio.to_thread.run_sync(engine.close)
+
+    app = FastAPI(
+        title="banditkit serve",
+        version=banditkit.__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.engine = engine
+
+    async def run(fn: Callable[..., T], *args: Any) -> T:
+        if not limiter:  # mounted in another app whose lifespan did not run ours
+            raise Unavailable("the server is not started (its lifespan did not run)")
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter[0])
+
+    def describe_all() -> list[dict[str, Any]]:
+        if not engine.ready():
+            return []
+        out = []
+        for name in engine.names():
+            with contextlib.suppress(ExperimentNotFound):  # deleted since names()
+                out.append(engine.describe(name))
+        return out
+
+    metrics.watch_experiments(describe_all)
+    _add_error_handlers(app)
+
+    def check_batch(size: int, field: str) -> None:
+        if size > settings.max_batch:
+            raise InvalidInput(
+                f"at most {settings.max_batch} {field} per call, got {size}", field=field
+            )
+
+    @app.post("/v1/experiments", status_code=201)
+    async def create_experiment(body: CreateExperiment) -> Response:
+        out = await run(engine.create, body.name, body.policy, body.arms, body.params)
+        return JSONResponse(out, status_code=201)
+
+    @app.get("/v1/experiments")
+    async def list_experiments() -> Response:
+        return JSONResponse({"experiments": await run(engine.names)})
+
+    @app.get("/v1/experiments/{name}")
+    async def describe_experiment(name: str) -> Response:
+        return JSONResponse(await run(engine.describe, name))
+
+    @app.delete("/v1/experiments/{name}")
+    async def delete_experiment(name: str) -> Response:
+        await run(engine.delete, name)
+        return JSONResponse({"deleted": name})
+
+    @app.post("/v1/experiments/{name}/recommend")
+    async def recommend(name: str, body: RecommendBody) -> Response:
+        check_batch(len(body.requests), "requests")
+        requests = [r.model_dump() for r in body.requests]
+        return JSONResponse({"results": await run(engine.recommend, name, requests)})
+
+    @app.post("/v1/experiments/{name}/rewards")
+    async def rewards(name: str, body: RewardsBody) -> Response:
+        check_batch(len(body.rewards), "rewards")
+        items = [r.model_dump() for r in body.rewards]
+        return JSONResponse({"accepted": await run(engine.reward, name, items)})
+
+    @app.get("/v1/experiments/{name}/timeline")
+    async def timeline(
+        name: str,
+        seconds: int = Query(600, ge=1, le=7 * 86400),
+        bucket: int = Query(10, ge=1, le=86400),
+    ) -> Response:
+        return JSONResponse(await run(engine.timeline, name, seconds, bucket))
+
+    @app.get("/v1/stats")
+    async def stats() -> Response:
+        out = metrics.stats()
+        out["banditkit_version"] = banditkit.__version__
+        out["backend"] = banditkit.backend()
+        return JSONResponse(out)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if not await run(engine.ready):
+            raise Unavailable("the engine is not ready (store unreachable or still loading)")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        # In a thread: the experiment collector reads the engine (and maybe the store).
+        text = await run(generate_latest, metrics.registry)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> Response:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
+    # Outermost: counts and times every request, including those it refuses (401, 413).
+    app.add_middleware(RequestGuard, settings=settings, metrics=metrics)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServeError)
+    async def serve_error(request: Request, exc: ServeError) -> Response:
+        return JSONResponse(error_body(exc.status, exc.field, exc.message), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        field, message = describe_validation_error(exc.errors())
+        return JSONResponse(error_body(422, field, message), status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse(
+            error_body(exc.status_code, None, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body(500, None, "internal server error"), status_code=500)
+
+
+def app_from_env() -> FastAPI:
+    """The app of a uvicorn worker process (`--workers N`): uvicorn imports this factory by
+    name in each worker, and the settings come from the environment the CLI set."""
+    return create_app(ServeSettings.model_validate(json.loads(os.environ[SETTINGS_ENV])))

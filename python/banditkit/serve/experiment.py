@@ -1,0 +1,195 @@
+"""One served experiment: its model and the bookkeeping derived from the event log.
+
+`Experiment` holds state only; the engine drives it. Two locks: `lock` guards the model (and
+the RNG and the per-state cache), held only for CPU work (decide, apply, to_bytes); `apply_lock`
+makes one thread at a time read the log and apply it, so that no event is applied twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+import numpy as np
+
+from banditkit.serve.policies import Cache, Policy
+from banditkit.store import LogRow
+
+log = logging.getLogger("banditkit.serve")
+
+TIMELINE_SECONDS = 3600  # per-second counts kept (and snapshotted) for the dashboard
+RECENT_DECISIONS = 200_000  # decisions remembered for their rewards, beyond: store lookups
+
+
+def make_rng(seed: int | None, name: str) -> np.random.Generator:
+    """An experiment's generator: from (seed, name) when a seed is set, else from the OS."""
+    if seed is None:
+        return np.random.default_rng()
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed & (2**64 - 1), digest])
+
+
+class Experiment:
+    def __init__(
+        self,
+        name: str,
+        policy: Policy,
+        params: dict[str, Any],
+        arms: list[Hashable],
+        model: Any,
+        rng: np.random.Generator,
+        info: dict[str, Any] | None = None,
+        seq: int = 0,
+    ) -> None:
+        self.name = name
+        self.policy = policy
+        self.params = params
+        self.arms = arms
+        self.arm_index = {a: i for i, a in enumerate(arms)}
+        self.arm_json = [json.dumps(a) for a in arms]
+        self.n_features = policy.n_features(params)
+        self.model = model
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.apply_lock = threading.Lock()
+        self.cache: Cache = {}
+        self.recent: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
+        self.recent_lock = threading.Lock()
+        info = info or {}
+        self.applied_seq = seq
+        self.snapshot_seq = seq
+        self.snapshot_time = time.monotonic()
+        self.decisions = int(info.get("decisions", 0))
+        self.rewards = int(info.get("rewards", 0))
+        self.skipped = int(info.get("skipped", 0))
+        self.counts = [int(c) for c in info.get("counts", [0] * len(arms))]
+        self.reward_sums = [float(s) for s in info.get("reward_sums", [0.0] * len(arms))]
+        self.timeline: dict[int, list[float]] = {
+            int(t): [d, r, s] for t, d, r, s in info.get("timeline", [])
+        }
+
+    @property
+    def version(self) -> int:
+        """1 + rewards applied: derived from the log, so equal on every server."""
+        return 1 + self.rewards
+
+    def info(self) -> dict[str, Any]:
+        """What a snapshot records beside the model (call under `lock`)."""
+        cutoff = int(time.time()) - TIMELINE_SECONDS
+        return {
+            "policy": self.policy.name,
+            "params": self.params,
+            "arms": self.arms,
+            "counts": self.counts,
+            "reward_sums": self.reward_sums,
+            "decisions": self.decisions,
+            "rewards": self.rewards,
+            "skipped": self.skipped,
+            "version": self.version,
+            "timeline": [[t, *v] for t, v in sorted(self.timeline.items()) if t >= cutoff],
+        }
+
+    def remember(self, ids: list[str], arms: list[int], contexts: list[str | None]) -> None:
+        """Keep recent decisions (arm, context JSON) so that their rewards need no lookup."""
+        with self.recent_lock:
+            self.recent.update(zip(ids, zip(arms, contexts, strict=True), strict=True))
+            while len(self.recent) > RECENT_DECISIONS:
+                self.recent.popitem(last=False)
+
+    def recall(self, event_id: str) -> tuple[int, str | None] | None:
+        with self.recent_lock:
+            return self.recent.get(event_id)
+
+    # --- applying the log (the caller holds apply_lock) ---
+
+    def apply_rows(self, rows: list[LogRow]) -> int:
+        """Apply events in seq order: count decisions, apply rewards in groups (a maximal run
+        of consecutive rewards of one request batch). Returns how many rewards were applied."""
+        applied = 0
+        group: list[tuple[int, float, list[float] | None, float]] = []
+        batch: object = None
+        with self.lock:
+            for row in rows:
+                second = int(row.time)
+                if row.kind == "decision":
+                    applied += self._flush(group)
+                    group, batch = [], None
+                    self.decisions += 1
+                    self._tick(second, 0)
+                    continue
+                parsed = self._parse(row)
+                if parsed is None:
+                    continue
+                arm, reward, context, this_batch = parsed
+                if group and (this_batch is None or this_batch != batch):
+                    applied += self._flush(group)
+                    group = []
+                group.append((arm, reward, context, row.time))
+                batch = this_batch
+            applied += self._flush(group)
+            if rows:
+                self.applied_seq = rows[-1].seq
+                self.cache.clear()
+        return applied
+
+    def _parse(self, row: LogRow) -> tuple[int, float, list[float] | None, object] | None:
+        try:
+            data = json.loads(row.payload or "{}")
+            arm = self.arm_index[data["arm"]]
+            reward = float(data["reward"])
+            context = data.get("context")
+            if self.n_features is not None and (context is None or len(context) != self.n_features):
+                raise ValueError("no context of the right length")
+            batch = (data.get("meta") or {}).get("batch")
+        except (KeyError, ValueError, TypeError) as exc:
+            # An event logged by someone else that this experiment cannot use.
+            log.warning("%s: skipping event seq %d: %r", self.name, row.seq, exc)
+            self.skipped += 1
+            return None
+        return arm, reward, context, batch
+
+    def _flush(self, group: list[tuple[int, float, list[float] | None, float]]) -> int:
+        """Apply one group; if the model refuses it, apply its rewards one by one and skip
+        the ones it refuses (the same on every server: the log decides)."""
+        if not group:
+            return 0
+        try:
+            self._apply(group)
+            return len(group)
+        except (ValueError, OverflowError, ArithmeticError) as exc:
+            if len(group) == 1:
+                log.warning("%s: reward refused by the model, skipped: %s", self.name, exc)
+                self.skipped += 1
+                return 0
+            return sum(self._flush([g]) for g in group)
+
+    def _apply(self, group: list[tuple[int, float, list[float] | None, float]]) -> None:
+        idx = [g[0] for g in group]
+        rewards = np.array([g[1] for g in group], dtype=float)
+        contexts = (
+            np.array([g[2] for g in group], dtype=float) if self.n_features is not None else None
+        )
+        self.policy.apply(self.model, [self.arms[i] for i in idx], contexts, rewards)
+        for i, r, _, t in group:
+            self.counts[i] += 1
+            self.reward_sums[i] += r
+            self._tick(int(t), 1, r)
+        self.rewards += len(group)
+
+    def _tick(self, second: int, kind: int, reward: float = 0.0) -> None:
+        slot = self.timeline.get(second)
+        if slot is None:
+            slot = self.timeline[second] = [0, 0, 0.0]
+            if len(self.timeline) > 2 * TIMELINE_SECONDS:
+                cutoff = second - TIMELINE_SECONDS
+                for t in [t for t in self.timeline if t < cutoff]:
+                    del self.timeline[t]
+        slot[kind] += 1
+        if kind:
+            slot[2] += reward
