@@ -163,7 +163,7 @@ class CpuMeter:
 
     def cores(self) -> dict[str, float]:
         wall = time.perf_counter() - self.t0
-        out = {"client": (time.process_time() - self.own0) / wall}
+        out = {"wall": wall, "client": (time.process_time() - self.own0) / wall}
         server1, machine1 = _tree_cpu(self.pid), self._machine()
         if self.server0 is not None and server1 is not None:
             out["server"] = (server1 - self.server0) / wall
@@ -195,11 +195,11 @@ def prometheus_sums(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     return out
 
 
-def mean_seconds(
+def histogram_delta(
     before: dict[Any, float], after: dict[Any, float], name: str, **labels: str
-) -> float | None:
-    """Mean seconds per observation of histogram `name` between two `prometheus_sums`, over
-    the series whose labels include `labels` (substring match on each value)."""
+) -> tuple[float, float]:
+    """(seconds, observations) that histogram `name` gained between two `prometheus_sums`,
+    over the series whose labels contain `labels` (substring match on each value)."""
     total = count = 0.0
     for (sample, series), value in after.items():
         if sample not in (f"{name}_sum", f"{name}_count"):
@@ -212,7 +212,7 @@ def mean_seconds(
             total += delta
         else:
             count += delta
-    return total / count if count else None
+    return total, count
 
 
 # --- scenarios ---
@@ -223,7 +223,8 @@ def _runs(quick: bool) -> tuple[int, float]:
     return (3, 1.0) if quick else (5, 3.0)
 
 
-def _load(url: str, experiment: str, batch: int, duration: float, **create: Any) -> dict[str, Any]:
+def _load(url: str, experiment: str, batch: int, duration: float, **options: Any) -> dict[str, Any]:
+    """One loadtest run (`options`: LoadConfig's create, arms, n_features, rate)."""
     from banditkit.serve.loadtest import LoadConfig, run
 
     report = run(
@@ -234,7 +235,7 @@ def _load(url: str, experiment: str, batch: int, duration: float, **create: Any)
             concurrency=CLIENTS,
             batch=batch,
             reward_rate=REWARD_RATE,
-            **create,
+            **options,
         )
     )
     if report["errors"]:
@@ -253,10 +254,19 @@ class Measured:
     sums: tuple[dict[Any, float], dict[Any, float]] | None
 
 
-def measure(srv: Server, experiment: str, batch: int, quick: bool, **create: Any) -> Measured:
-    """Warm up (creating the experiment), then the timed runs."""
+def measure(
+    srv: Server,
+    experiment: str,
+    batch: int,
+    quick: bool,
+    rate: float | None = None,
+    **create: Any,
+) -> Measured:
+    """Warm up (creating the experiment if `create` says how), then the timed runs (paced at
+    `rate` recommend requests per second, else closed loop)."""
     runs, seconds = _runs(quick)
-    _load(srv.url, experiment, batch, 0.5 if quick else 2.0, **create)
+    if create:
+        _load(srv.url, experiment, batch, 0.5 if quick else 2.0, **create)
     try:
         before = prometheus_sums(srv.url)
     except (OSError, ValueError) as exc:
@@ -265,7 +275,7 @@ def measure(srv: Server, experiment: str, batch: int, quick: bool, **create: Any
     reports, cpu = [], []
     for _ in range(runs):
         meter = CpuMeter(srv.pid)
-        reports.append(_load(srv.url, experiment, batch, seconds))
+        reports.append(_load(srv.url, experiment, batch, seconds, rate=rate))
         cpu.append(meter.cores())
     sums = None
     if before is not None:
@@ -279,10 +289,10 @@ def _med(values: list[float | None]) -> float | None:
     return statistics.median(found) if found else None
 
 
-def latency_rows(case: str, m: Measured) -> list[Row]:
+def latency_rows(case: str, m: Measured, prefix: str = "", note: str = "") -> list[Row]:
     """Client-side recommend p50/p99 (medians over the runs), in seconds."""
     rows: list[Row] = []
-    note = cpu_note(m.cpu)
+    note = f"{note}; {cpu_note(m.cpu)}" if note else cpu_note(m.cpu)
     for key in ("p50_ms", "p99_ms"):
         value = _med([r["endpoints"]["recommend"][key] for r in m.reports])
         if value is not None:
@@ -290,7 +300,7 @@ def latency_rows(case: str, m: Measured) -> list[Row]:
                 {
                     "group": "serve.latency",
                     "case": case,
-                    "impl": f"recommend {key[:3]}",
+                    "impl": f"{prefix}recommend {key[:3]}",
                     "median_s": value / 1e3,
                     "repeats": len(m.reports),
                     "note": note,
@@ -336,44 +346,44 @@ def threshold_rows(case: str, m: Measured) -> list[Row]:
 
 
 def breakdown_rows(m: Measured) -> list[Row]:
-    """Mean time per recommend request, by where it is spent (from the Prometheus sums)."""
+    """Where a recommend request's time goes, from the server's Prometheus sums over the timed
+    runs (means), and the CPU each side spent per recommend request (from /proc)."""
     if m.sums is None:
         return []
     before, after = m.sums
-    parts: dict[str, float | None] = {
-        "client round trip": _med([r["endpoints"]["recommend"]["mean_ms"] for r in m.reports]),
-        "server endpoint": mean_seconds(
-            before, after, "banditkit_request_seconds", endpoint="/recommend"
-        ),
-        "model.decide": mean_seconds(
-            before, after, "banditkit_operation_seconds", kind="model", operation="decide"
-        ),
-        "store.append": mean_seconds(
-            before, after, "banditkit_operation_seconds", kind="store", operation="append"
-        ),
-    }
-    if parts["client round trip"] is not None:
-        parts["client round trip"] = parts["client round trip"] / 1e3
-    endpoint, decide, append = (
-        parts["server endpoint"],
-        parts["model.decide"],
-        parts["store.append"],
-    )
-    if endpoint is not None and decide is not None and append is not None:
-        parts["server rest (validation, JSON, routing)"] = max(0.0, endpoint - decide - append)
-    note = "mean per recommend request over the timed runs"
+    requests = sum(r["endpoints"]["recommend"]["ok"] for r in m.reports)
+    op = "banditkit_operation_seconds"
+    endpoint = histogram_delta(before, after, "banditkit_request_seconds", endpoint="/recommend")
+    decide = histogram_delta(before, after, op, kind="model", operation="decide")
+    append = histogram_delta(before, after, op, kind="store", operation="append")
+    mean = {k: (t / n if n else None) for k, (t, n) in
+            (("endpoint", endpoint), ("decide", decide), ("append", append))}  # fmt: skip
+    client_ms = _med([r["endpoints"]["recommend"]["mean_ms"] for r in m.reports])
+    parts: list[tuple[str, float | None, str]] = [
+        ("client round trip", None if client_ms is None else client_ms / 1e3,
+         "client-side mean, send to last byte"),
+        ("server endpoint", mean["endpoint"], "server-side mean of the recommend route"),
+        ("model.decide", mean["decide"], "mean per call (one per request, under the lock)"),
+        ("store.append", mean["append"],
+         f"mean per commit; group commit: {append[1]:,.0f} commits for {requests:,} recommend "
+         "requests and their rewards"),
+    ]  # fmt: skip
+    e, d, a = mean["endpoint"], mean["decide"], mean["append"]
+    if e is not None and d is not None and a is not None:
+        rest = max(0.0, e - d - a)
+        parts.append(("server rest", rest, "endpoint - decide - append: validation, JSON, "
+                      "waiting for a thread or the GIL or a commit in progress"))  # fmt: skip
+    for side in ("server", "client"):
+        if requests and all(side in c for c in m.cpu):
+            cpu_s = sum(c[side] * c["wall"] for c in m.cpu)
+            note = f"{side} CPU seconds / recommend requests (rewards included)"
+            parts.append((f"{side} CPU per request", cpu_s / requests, note))
     return [
-        {
-            "group": "serve.breakdown",
-            "case": BREAKDOWN_CASE,
-            "impl": impl,
-            "median_s": v,
-            "repeats": len(m.reports),
-            "note": note,
-        }
-        for impl, v in parts.items()
+        {"group": "serve.breakdown", "case": BREAKDOWN_CASE, "impl": impl, "median_s": v,
+         "repeats": len(m.reports), "note": note}
+        for impl, v, note in parts
         if v is not None
-    ]
+    ]  # fmt: skip
 
 
 def in_process_rows(quick: bool) -> list[Row]:
@@ -424,8 +434,21 @@ def run(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory() as folder:
         with server(folder) as srv:
             m = measure(srv, "tspar-single", 1, quick, create="tspar", arms=ARMS)
+            # The same clients paced at half the closed-loop rate: the latency a service
+            # sees at a load it sustains, rather than the queueing of a saturated one.
+            rate = 0.5 * statistics.median(
+                r["endpoints"]["recommend"]["ok"] / r["wall_s"] for r in m.reports
+            )
+            paced = measure(srv, "tspar-single", 1, quick, rate=rate)
         _say(TSPAR_SINGLE, m)
+        _say(f"{TSPAR_SINGLE}, paced at {rate:,.0f} requests/s", paced)
         rows += latency_rows(TSPAR_SINGLE, m)
+        rows += latency_rows(
+            TSPAR_SINGLE,
+            paced,
+            "paced ",
+            f"paced at {rate:,.0f} requests/s (half the closed-loop rate)",
+        )
         rows.append(throughput_row("serve.tspar", TSPAR_SINGLE, "http", 1, m))
         rows += threshold_rows(TSPAR_SINGLE, m)
 
