@@ -96,6 +96,19 @@ def test_contextual_runs_add_up_on_an_existing_experiment(server):
     assert second["rewards_sent"] == 0 and second["endpoints"]["rewards"]["ok"] == 0
 
 
+def test_paced_run_sends_at_most_what_falls_due(server):
+    rate, duration, clients = 20.0, 1.0, 4
+    rep = loadtest.run(loadtest.LoadConfig(url=server.url, experiment="lt-paced", create="tspar",
+                                           arms=2, duration=duration, concurrency=clients,
+                                           rate=rate))  # fmt: skip
+    rec = rep["endpoints"]["recommend"]
+    assert rep["rate"] == rate and rep["errors"] == 0 and rec["ok"] > 0
+    # Worker i's requests fall due at (i / clients + k) * clients / rate, before the deadline:
+    # rate x duration in all (+1: a due time that rounds to just under the deadline).
+    assert rec["ok"] + rep["unsent"] <= rate * duration + 1
+    assert experiment(server.url, "lt-paced")["decisions"] == rep["decisions"] == rec["ok"]
+
+
 def test_create_of_an_existing_experiment_fails_cleanly(server, capsys):
     args = ["loadtest", server.url, "--experiment", "lt-dup", "--create", "tspar",
             "--duration", "1", "--max-requests", "1"]  # fmt: skip
