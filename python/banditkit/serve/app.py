@@ -141,7 +141,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
     @app.get("/v1/experiments/{name}/timeline")
     async def timeline(
         name: str,
-        seconds: int = Query(600, ge=1, le=7 * 86400),
+        seconds: int = Query(600, ge=1, le=86400),
         bucket: int = Query(10, ge=1, le=86400),
     ) -> Response:
         return JSONResponse(await run(engine.timeline, name, seconds, bucket))

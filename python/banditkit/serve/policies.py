@@ -307,9 +307,15 @@ class LinTSPolicy(_Contextual):
         chosen = np.empty(n, dtype=np.int64)
         props = np.empty(n, dtype=float)
         u = rng.random(n)
+        seen: dict[tuple[bytes, Candidates], np.ndarray] = {}  # a context repeated in a batch
         for i in range(n):
             idx = np.arange(len(arms)) if candidates[i] is None else np.asarray(candidates[i])
-            p = np.asarray(banditkit.prob_best_gaussian(means[i, idx], sds[i, idx]), dtype=float)
+            key = (contexts[i].tobytes(), candidates[i])
+            p = seen.get(key)
+            if p is None:
+                p = seen[key] = np.asarray(
+                    banditkit.prob_best_gaussian(means[i, idx], sds[i, idx]), dtype=float
+                )
             cdf = np.cumsum(p)
             k = min(int(np.searchsorted(cdf, u[i] * cdf[-1], side="right")), len(idx) - 1)
             chosen[i], props[i] = idx[k], p[k]

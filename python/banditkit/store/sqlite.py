@@ -206,7 +206,7 @@ class SQLiteStore(Store):
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, event_id, kind, time, payload FROM bk_events "
-                "WHERE name = ? AND seq > ? ORDER BY seq LIMIT ?",
+                "WHERE +name = ? AND seq > ? ORDER BY seq LIMIT ?",  # a seq range (see _log_rows)
                 (name, after, -1 if limit is None else limit),
             ).fetchall()
         return [from_row(*r) for r in rows]
@@ -226,9 +226,11 @@ class SQLiteStore(Store):
             "payload" if decisions else "CASE WHEN kind = 'decision' THEN NULL ELSE payload END"
         )
         with self._lock:
+            # `+name`: scan the rowid (seq) range after `after` instead of every event of
+            # the name through the (name, event_id) index (a tail read stays O(new events)).
             rows = self._conn.execute(
                 f"SELECT seq, kind, time, {payload} FROM bk_events "
-                "WHERE name = ? AND seq > ? ORDER BY seq",
+                "WHERE +name = ? AND seq > ? ORDER BY seq",
                 (name, after),
             ).fetchall()
         return [LogRow(*r) for r in rows]

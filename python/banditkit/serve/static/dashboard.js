@@ -5,6 +5,7 @@
 (() => {
   const REFRESH_MS = 2000;
   const TIMELINE_SECONDS = 600;
+  const MIN_TIMELINE_SECONDS = 120;
   const TIMELINE_BUCKET = 10;
   const SVG_NS = "http://www.w3.org/2000/svg";
 
@@ -91,7 +92,8 @@
     const status = document.getElementById("status");
     status.dataset.state = state;
     status.textContent = message;
-    document.querySelector("main").classList.toggle("stale", state === "unreachable" || state === "error");
+    const stale = state === "unreachable" || state === "error";
+    document.querySelector("main").classList.toggle("stale", stale);
   }
 
   // ---- arms table ----
@@ -124,7 +126,11 @@
         el("th", { scope: "row", text: arm.arm }),
         el("td", { class: "num", "data-field": "count", text: integer.format(arm.count) }),
         el("td", { class: "num", "data-field": "reward_sum", text: formatSum(arm.reward_sum) }),
-        el("td", { class: "num", "data-field": "reward_rate", text: rate === null ? "–" : rate.toFixed(3) }),
+        el("td", {
+          class: "num",
+          "data-field": "reward_rate",
+          text: rate === null ? "–" : rate.toFixed(3),
+        }),
         el("td", {
           class: "num",
           "data-field": contextual ? "share" : "win_probability",
@@ -180,7 +186,7 @@
     const height = top + row * values.length + 4;
     const plot = width - labelWidth - valueWidth;
     const title = contextual
-      ? `${shares.title} (contextual policy ${experiment.policy}: no single win probability, it depends on the context)`
+      ? `${shares.title} (${experiment.policy} is contextual: its win probability depends on the context)`
       : "Win probability per arm (exact)";
     const chart = svg("svg", {
       class: "chart bars",
@@ -199,7 +205,13 @@
       const y = top + i * row;
       const v = value === null || value === undefined ? 0 : value;
       chart.append(
-        svg("text", { class: "label", x: labelWidth - 8, y: y + row / 2, "text-anchor": "end", text: truncate(arm, 16) }),
+        svg("text", {
+          class: "label",
+          x: labelWidth - 8,
+          y: y + row / 2,
+          "text-anchor": "end",
+          text: truncate(arm, 16),
+        }),
         svg("rect", { class: "track", x: labelWidth, y: y + 4, width: plot, height: row - 8, rx: 3 }),
         svg(
           "rect",
@@ -215,7 +227,14 @@
           },
           svg("title", { text: `${arm}: ${percent(v)}` }),
         ),
-        svg("text", { class: "value", x: width - 4, y: y + row / 2, "text-anchor": "end", "data-arm": arm, text: percent(v) }),
+        svg("text", {
+          class: "value",
+          x: width - 4,
+          y: y + row / 2,
+          "text-anchor": "end",
+          "data-arm": arm,
+          text: percent(v),
+        }),
       );
     });
     const caption = el("p", { class: "chart-title", text: contextual ? shares.title : "Win probability" });
@@ -223,9 +242,9 @@
       ? el("p", {
           class: "note",
           "data-role": "share-note",
-          text: `${experiment.policy} is contextual: its win probability depends on the context, so this shows the ${
-            shares.column.toLowerCase()
-          } per arm instead.`,
+          text:
+            `${experiment.policy} is contextual: its win probability depends on the context, ` +
+            `so this shows the ${shares.column.toLowerCase()} per arm instead.`,
         })
       : null;
     return el("figure", { class: "chart-box" }, caption, chart, note);
@@ -246,10 +265,20 @@
     }
     const bucket = timeline.bucket_seconds || TIMELINE_BUCKET;
     const byStart = new Map(timeline.buckets.map((b) => [b.t, b]));
-    // The server may omit empty buckets: lay out the whole window so that gaps show as gaps.
-    let end = Math.floor(Date.now() / 1000 / bucket) * bucket;
-    for (const b of timeline.buckets) end = Math.max(end, b.t);
-    const n = Math.max(1, Math.round(TIMELINE_SECONDS / bucket));
+    // The server may omit empty buckets: lay out the whole window so that gaps show as gaps,
+    // on the server's bucket grid (its latest bucket) moved forward to the present.
+    const now = Date.now() / 1000;
+    let end = Math.floor(now / bucket) * bucket;
+    if (timeline.buckets.length > 0) {
+      end = Math.max(...timeline.buckets.map((b) => b.t));
+      while (end + bucket <= now) end += bucket;
+    }
+    // A young experiment would be a sliver at the right of a 10-minute axis: show from its
+    // first event (at least 2 minutes), up to the full window the API was asked for.
+    const active = timeline.buckets.filter((b) => b.decisions > 0 || b.rewards > 0);
+    const first = active.length > 0 ? Math.min(...active.map((b) => b.t)) : end;
+    const span = Math.min(TIMELINE_SECONDS, Math.max(MIN_TIMELINE_SECONDS, end - first + 2 * bucket));
+    const n = Math.max(1, Math.round(span / bucket));
     const starts = Array.from({ length: n }, (_, i) => end - (n - 1 - i) * bucket);
     const series = starts.map((t) => byStart.get(t) || { t, decisions: 0, rewards: 0, reward_sum: 0 });
 
@@ -269,7 +298,7 @@
     const totalRewards = series.reduce((s, b) => s + b.rewards, 0);
     const label = `${experiment.name}: ${integer.format(totalDecisions)} decisions and ${integer.format(
       totalRewards,
-    )} rewards in the last ${duration(TIMELINE_SECONDS)}, per ${bucket} s`;
+    )} rewards in the last ${duration(n * bucket)}, per ${bucket} s`;
 
     const chart = svg("svg", {
       class: "chart timeline",
@@ -310,11 +339,19 @@
     ticks.forEach((i, k) => {
       const anchor = k === 0 ? "start" : k === ticks.length - 1 ? "end" : "middle";
       const x = k === 0 ? left : k === ticks.length - 1 ? width - right : left + (i + 0.5) * slot;
-      chart.append(svg("text", { class: "axis", x, y: height - 6, "text-anchor": anchor, text: clock(series[i].t) }));
+      chart.append(
+        svg("text", { class: "axis", x, y: height - 6, "text-anchor": anchor, text: clock(series[i].t) }),
+      );
     });
     if (totalDecisions === 0 && totalRewards === 0) {
       chart.append(
-        svg("text", { class: "empty", x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle", text: `No events in the last ${duration(TIMELINE_SECONDS)}` }),
+        svg("text", {
+          class: "empty",
+          x: left + plotW / 2,
+          y: top + plotH / 2,
+          "text-anchor": "middle",
+          text: `No events in the last ${duration(TIMELINE_SECONDS)}`,
+        }),
       );
     }
     box.append(
@@ -415,14 +452,20 @@
             "pre",
             {},
             el("code", {
-              text: `curl -X POST ${create} \\\n  -H 'Content-Type: application/json' \\\n  -d '{"name": "homepage", "policy": "tspar", "arms": ["a", "b", "c"]}'`,
+              text: [
+                `curl -X POST ${create} \\`,
+                "  -H 'Content-Type: application/json' \\",
+                `  -d '{"name": "homepage", "policy": "tspar", "arms": ["a", "b", "c"]}'`,
+              ].join("\n"),
             }),
           ),
         ),
       );
       return;
     }
-    root.replaceChildren(...experiments.map(({ experiment, timeline }) => experimentCard(experiment, timeline)));
+    root.replaceChildren(
+      ...experiments.map(({ experiment, timeline }) => experimentCard(experiment, timeline)),
+    );
   }
 
   // ---- latency ----
@@ -459,11 +502,22 @@
     chart.append(svg("title", { text: label }));
     for (const [name, cls] of [["p99_ms", "p99"], ["p95_ms", "p95"], ["p50_ms", "p50"]]) {
       chart.append(
-        svg("rect", { class: `pct ${cls}`, x: 0, y: 5, width: x(stat[name] || 0), height: 12, "data-percentile": cls, "data-value": stat[name] }),
+        svg("rect", {
+          class: `pct ${cls}`,
+          x: 0,
+          y: 5,
+          width: x(stat[name] || 0),
+          height: 12,
+          "data-percentile": cls,
+          "data-value": stat[name],
+        }),
       );
     }
     if (threshold) {
-      chart.append(svg("line", { class: "threshold", x1: x(threshold), x2: x(threshold), y1: 1, y2: 21, "data-threshold": threshold }));
+      const at = x(threshold);
+      chart.append(
+        svg("line", { class: "threshold", x1: at, x2: at, y1: 1, y2: 21, "data-threshold": threshold }),
+      );
     }
     return chart;
   }
@@ -481,7 +535,9 @@
       .filter(([, s]) => s && s.count > 0)
       .sort(([a], [b]) => latencyOrder(a) - latencyOrder(b) || a.localeCompare(b));
     if (entries.length === 0) {
-      body.replaceChildren(el("p", { class: "note", "data-role": "no-latency", text: "No requests measured yet." }));
+      body.replaceChildren(
+        el("p", { class: "note", "data-role": "no-latency", text: "No requests measured yet." }),
+      );
       return;
     }
     const rows = entries.map(([key, stat]) => {
@@ -497,7 +553,12 @@
         el("td", { class: "num", "data-field": "p99_ms", text: ms(stat.p99_ms) }),
         el("td", { class: "num", text: ms(stat.max_ms) }),
         el("td", { class: "num", text: threshold === null ? "–" : `${threshold}` }),
-        el("td", { class: "bullet-cell" }, bullet(stat, threshold), over ? el("span", { class: "flag", text: "p99 over" }) : null),
+        el(
+          "td",
+          { class: "bullet-cell" },
+          bullet(stat, threshold),
+          over ? el("span", { class: "flag", text: "p99 over" }) : null,
+        ),
       );
     });
     const head = el(
@@ -513,13 +574,23 @@
       el("th", { scope: "col", text: "p50 · p95 · p99 vs limit" }),
     );
     const slow = Number.isFinite(stats.slow_operations)
-      ? el("p", { class: "muted", "data-field": "slow_operations", text: `Slow operations (over the threshold) so far: ${integer.format(stats.slow_operations)}` })
+      ? el("p", {
+          class: "muted",
+          "data-field": "slow_operations",
+          text: `Slow operations (over the threshold) so far: ${integer.format(stats.slow_operations)}`,
+        })
       : null;
     body.replaceChildren(
       el(
         "div",
         { class: "table-box" },
-        el("table", { class: "latency", "data-role": "latency" }, el("caption", { class: "visually-hidden", text: "Latency per endpoint and model operation" }), el("thead", {}, head), el("tbody", {}, ...rows)),
+        el(
+          "table",
+          { class: "latency", "data-role": "latency" },
+          el("caption", { class: "visually-hidden", text: "Latency per endpoint and model operation" }),
+          el("thead", {}, head),
+          el("tbody", {}, ...rows),
+        ),
       ),
       slow,
     );
@@ -578,8 +649,9 @@
     renderLatency(stats);
     renderServerInfo(stats);
     const count = experiments.length;
-    setStatus(count === 0 ? "empty" : "ok", count === 0 ? "Connected · no experiments yet" : `Connected · ${count} experiment${count === 1 ? "" : "s"}`);
-    document.getElementById("updated").textContent = `updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
+    if (count === 0) setStatus("empty", "Connected · no experiments yet");
+    else setStatus("ok", `Connected · ${count} experiment${count === 1 ? "" : "s"}`);
+    document.getElementById("updated").textContent = `updated ${clock(Date.now() / 1000)}`;
   }
 
   // Chain timeouts instead of setInterval so that a slow server never gets overlapping polls.
