@@ -120,6 +120,16 @@ def test_create_of_an_existing_experiment_fails_cleanly(server, capsys):
     assert experiment(server.url, "lt-dup")["decisions"] == 1
 
 
+def test_rejected_requests_are_counted_with_the_servers_message(server, capsys):
+    # A batch over the server's limit (max_batch, 1000 by default): every recommend is a 422.
+    args = ["loadtest", server.url, "--experiment", "lt-big", "--create", "tspar", "--batch",
+            "1001", "--duration", "1", "--max-requests", "3"]  # fmt: skip
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "error recommend HTTP 422: 3 (first: HTTP 422:" in out
+    assert experiment(server.url, "lt-big")["decisions"] == 0
+
+
 def test_missing_experiment_and_unreachable_server(server, capsys):
     assert main(["loadtest", server.url, "--experiment", "nope", "--duration", "1"]) == 1
     assert "no experiment 'nope'" in capsys.readouterr().err

@@ -102,6 +102,11 @@ class Endpoint:
 
     latencies: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    first_error: dict[str, str] = field(default_factory=dict)  # kind -> its first message
+
+    def error(self, kind: str, message: str) -> None:
+        self.errors[kind] += 1
+        self.first_error.setdefault(kind, message)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -172,15 +177,15 @@ class _Run:
         try:
             resp = await self.client.post(path, content=body)
         except httpx.TimeoutException:
-            endpoint.errors["timeout"] += 1
+            endpoint.error("timeout", f"no answer in {REQUEST_TIMEOUT_S:g} s")
             return None
         except httpx.HTTPError as exc:
-            endpoint.errors[type(exc).__name__] += 1
+            endpoint.error(type(exc).__name__, str(exc))
             await asyncio.sleep(0.01)  # e.g. connection refused: no hot loop
             return None
         elapsed = time.perf_counter() - t0
         if resp.status_code != 200:
-            endpoint.errors[f"HTTP {resp.status_code}"] += 1
+            endpoint.error(f"HTTP {resp.status_code}", _error_message(resp))
             return None
         endpoint.latencies.append(elapsed)
         return resp.json()
@@ -396,6 +401,11 @@ async def run_load(cfg: LoadConfig) -> dict[str, Any]:
             for name, ep in (("recommend", run.recommend), ("rewards", run.rewards))
             for kind, n in sorted(ep.errors.items())
         },
+        "first_errors": {
+            f"{name} {kind}": message
+            for name, ep in (("recommend", run.recommend), ("rewards", run.rewards))
+            for kind, message in sorted(ep.first_error.items())
+        },
         "client_cpu_cores": cpu / wall if wall > 0 else 0.0,
         "machine_cores": os.cpu_count(),
     }
@@ -454,7 +464,8 @@ def format_report(report: dict[str, Any]) -> str:
         )
     out += _table(["endpoint", "ok", "errors", "p50", "p95", "p99", "max"], lines)
     for kind, n in report["error_kinds"].items():
-        out.append(f"  error {kind}: {n:,}")
+        first = report["first_errors"].get(kind, "")
+        out.append(f"  error {kind}: {n:,}" + (f" (first: {first})" if first else ""))
     out.append(
         f"client CPU: {report['client_cpu_cores']:.2f} cores of {report['machine_cores']} "
         "(the load generator shares this machine with the server)"
