@@ -200,7 +200,7 @@ def test_missing_experiment_argument_exits_2():
 
 def test_bench_rows_and_targets(monkeypatch, capsys):
     """Every row and target the `serve` topic promises, from very short runs."""
-    monkeypatch.setattr(bench_serve, "_runs", lambda quick: (1, 0.3))
+    monkeypatch.setattr(bench_serve, "_runs", lambda quick: (1, 0.3, 0.2))
     monkeypatch.setattr(bench_serve, "D", 8)
     monkeypatch.setattr(bench_serve, "CLIENTS", 4)
     rows = bench_serve.run(quick=True)

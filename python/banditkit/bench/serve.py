@@ -218,9 +218,9 @@ def histogram_delta(
 # --- scenarios ---
 
 
-def _runs(quick: bool) -> tuple[int, float]:
-    """(timed runs per scenario, seconds per run)."""
-    return (3, 1.0) if quick else (5, 3.0)
+def _runs(quick: bool) -> tuple[int, float, float]:
+    """(timed runs per scenario, seconds per run, seconds of warm-up)."""
+    return (3, 1.0, 0.5) if quick else (5, 3.0, 2.0)
 
 
 def _load(url: str, experiment: str, batch: int, duration: float, **options: Any) -> dict[str, Any]:
@@ -264,9 +264,9 @@ def measure(
 ) -> Measured:
     """Warm up (creating the experiment if `create` says how), then the timed runs (paced at
     `rate` recommend requests per second, else closed loop)."""
-    runs, seconds = _runs(quick)
+    runs, seconds, warmup = _runs(quick)
     if create:
-        _load(srv.url, experiment, batch, 0.5 if quick else 2.0, **create)
+        _load(srv.url, experiment, batch, warmup, **create)
     try:
         before = prometheus_sums(srv.url)
     except (OSError, ValueError) as exc:
