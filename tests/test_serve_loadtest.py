@@ -217,6 +217,7 @@ def test_bench_rows_and_targets(monkeypatch, capsys):
     assert ("serve.tspar", single, "http") in got and ("serve.tspar", batch, "http") in got
     for impl in ("http", "in-process select", "in-process predict"):
         assert ("serve.linucb", linucb, impl) in got
+    assert {r["impl"] for r in rows if r["group"] == "serve.fsync"} == {"p50", "p99"}
     breakdown = {r["impl"] for r in rows if r["group"] == "serve.breakdown"}
     assert {"client round trip", "server endpoint", "model.decide", "store.append"} <= breakdown
     assert all(r["median_s"] > 0 for r in rows if r["group"] != "serve.breakdown")

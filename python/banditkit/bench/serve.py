@@ -23,6 +23,9 @@ Groups (case names below):
   from the server's Prometheus sums (`banditkit_request_seconds`,
   `banditkit_operation_seconds`): the endpoint, `model.decide`, `store.append`, the rest of
   the server (validation, JSON, routing), and the client's round trip.
+- `serve.fsync`: p50 and p99 of one fsync in the store's folder. The server answers after its
+  decisions are committed (SQLite, synchronous=FULL), so this is the floor under every
+  request's latency whatever the code does.
 - `serve.thresholds`, per scenario: the server's own p99 (`GET /v1/stats`) of the recommend
   and rewards endpoints, against the seed's 50 ms and 20 ms.
 """
@@ -419,6 +422,30 @@ def in_process_rows(quick: bool) -> list[Row]:
     return rows
 
 
+FSYNC_CASE = "4 KiB append + fsync, the store's folder"
+
+
+def fsync_rows(folder: str, quick: bool) -> list[Row]:
+    """p50/p99 of one fsync on the disk the store uses: the floor under every acknowledged
+    write (SQLite commits with synchronous=FULL, and the server answers after its commit)."""
+    calls = 50 if quick else 200
+    times = []
+    fd = os.open(os.path.join(folder, "fsync.bin"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        block = b"\0" * 4096
+        for _ in range(calls):
+            os.write(fd, block)
+            t0 = time.perf_counter()
+            os.fsync(fd)
+            times.append(time.perf_counter() - t0)
+    finally:
+        os.close(fd)
+    p50, p99 = np.percentile(times, [50, 99])
+    return [{"group": "serve.fsync", "case": FSYNC_CASE, "impl": impl, "median_s": float(v),
+             "repeats": calls, "note": f"{calls} calls"}
+            for impl, v in (("p50", p50), ("p99", p99))]  # fmt: skip
+
+
 def _say(case: str, m: Measured) -> None:
     rate = statistics.median(r["decisions_per_s"] for r in m.reports)
     p99 = _med([r["endpoints"]["recommend"]["p99_ms"] for r in m.reports])
@@ -467,4 +494,5 @@ def run(quick: bool) -> list[Row]:
         rows += latency_rows(LINUCB_CASE, m)
         rows += breakdown_rows(m)
         rows += threshold_rows(LINUCB_CASE, m)
+        rows += fsync_rows(folder, quick)
     return rows
