@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -449,3 +450,36 @@ def test_error_bodies_are_json_everywhere(server: Server) -> None:
         httpx.get(f"{server.url}/v1/experiments/ab/timeline?bucket=x").json()["error"]["field"]
         == "bucket"
     )
+
+
+def test_chunked_body_over_the_limit_is_cut_off(server: Server) -> None:
+    """Without Content-Length (chunked upload) the limit holds on the bytes received."""
+    before = server.describe("ab")
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"rewards": ['
+        for i in range(1000):
+            yield b'{"arm": "a", "reward": 1.0, "id": "chunk-%d"},' % i
+        yield b'{"arm": "a", "reward": 1.0}]}'
+
+    headers = {**AUTH, "content-type": "application/json"}
+    response = server.client.post(REWARDS.format("ab"), content=chunks(), headers=headers)
+    assert response.status_code == 413 and response.json()["error"]["field"] == "body"
+    assert server.describe("ab") == before
+
+
+def test_two_workers_share_the_experiments(tmp_path: Path) -> None:
+    """`--workers 2`: uvicorn workers built by the app factory from the settings in their
+    environment; whichever worker answers, a read sees every acknowledged write."""
+    srv = Server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, "--workers", "2").start()
+    try:
+        srv.create("w", "tspar", ARMS)
+        sent = 0
+        for _ in range(4):
+            decided = srv.recommend("w", [{"id": str(j)} for j in range(5)])
+            srv.reward("w", [{"event_id": d["event_id"], "reward": 1.0} for d in decided])
+            sent += 5
+            assert srv.describe("w")["rewards"] == sent
+        assert srv.terminate() in (0, -signal.SIGTERM), srv.output()
+    finally:
+        srv.close()

@@ -13,7 +13,7 @@ from serve_fixtures import serve_bk  # noqa: F401
 import banditkit
 from banditkit.serve import Engine
 from banditkit.serve.errors import ExperimentExists, ExperimentNotFound, InvalidInput
-from banditkit.store import open_store
+from banditkit.store import event_context, expand_decisions, open_store
 
 ARMS = ["a", "b", "c"]
 D = 3
@@ -188,16 +188,39 @@ def test_decisions_are_logged_with_exact_propensities(store_url: str) -> None:
         eng.create("q", "linucb", ARMS, PARAMS["linucb"])
         (res,) = eng.recommend("q", [{"id": "z", "context": [1, 2, 3], "candidates": ["b"]}])
         assert res["arm"] == "b" and res["propensity"] == 1.0
+        check_log(store_url, eng, results, res)
+
+
+def check_log(store_url: str, eng: Engine, results: list[dict], res: dict) -> None:
     with open_store(store_url) as store:
-        logged = {e.id: e for e in store.events("p")}
+        logged = {
+            d["id"]: d
+            for e in store.events("p")
+            if e.kind == "decisions"
+            for d in expand_decisions(e)
+        }
+        assert len(logged) == 30
         for r in results:
-            event = logged[r["event_id"]]
-            assert event.kind == "decision" and event.data["arm"] == r["arm"]
-            assert event.data["propensity"] == r["propensity"]
-            assert event.data["policy_version"] == 3
+            one = logged[r["event_id"]]
+            assert one["kind"] == "decision" and one["arm"] == r["arm"]
+            assert one["propensity"] == r["propensity"] and one["policy_version"] == 3
         (event,) = store.events("q")
-        assert event.data == {"arm": "b", "context": [1.0, 2.0, 3.0], "policy_version": 1,
-                              "propensity": 1.0}  # fmt: skip
+        assert event.kind == "decisions" and expand_decisions(event) == [
+            {
+                "id": res["event_id"],
+                "kind": "decision",
+                "time": event.time,
+                "arm": "b",
+                "propensity": 1.0,
+                "context": [1.0, 2.0, 3.0],
+                "policy_version": 1,
+            }
+        ]
+        # A reward carries its decision's context; a replay reads it back exactly.
+        eng.reward("q", [{"event_id": res["event_id"], "reward": 0.25}])
+        (reward,) = [e for e in store.events("q") if e.kind == "reward"]
+        assert event_context(reward.data) == [1.0, 2.0, 3.0]
+        assert reward.data["decision_id"] == res["event_id"] and reward.data["reward"] == 0.25
 
 
 BAD_RECOMMEND = [
@@ -311,3 +334,25 @@ def test_timeline_counts_applied_events(store_url: str) -> None:
         with pytest.raises(InvalidInput) as err:
             eng.timeline("t", seconds=0)
         assert err.value.field == "seconds"
+
+
+def test_concurrent_retries_count_once_and_contexts_follow_rewards(store_url: str) -> None:
+    import threading
+
+    with engine(store_url) as eng:
+        eng.create("c", "linear", ARMS, {})
+        # A non-contextual policy logs a context when one is given, and its reward carries it.
+        results = eng.recommend("c", [{"id": "1", "context": [0.5, 2]}, {"id": "2"}] * 10)
+        batch = [{"event_id": r["event_id"], "reward": 1.5} for r in results]
+        threads = [threading.Thread(target=eng.reward, args=("c", batch)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        desc = eng.describe("c")
+        assert desc["rewards"] == 20 and totals(desc) == (20, 30.0)
+        with open_store(store_url) as store:
+            rewards = [e for e in store.events("c") if e.kind == "reward"]
+        assert len(rewards) == 20
+        with_context = [e for e in rewards if event_context(e.data) == [0.5, 2.0]]
+        assert len(with_context) == 10

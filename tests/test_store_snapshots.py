@@ -8,7 +8,15 @@ import json
 
 import pytest
 
-from banditkit.store import EventRow, InvalidEvent, ModelNotFound, VersionConflict, open_store
+from banditkit.store import (
+    EventRow,
+    InvalidEvent,
+    ModelNotFound,
+    VersionConflict,
+    event_context,
+    expand_decisions,
+    open_store,
+)
 
 
 def test_put_snapshot_and_latest_snapshot(store) -> None:
@@ -112,3 +120,71 @@ def test_schema_3_migrates_an_older_store(store_url: str) -> None:
         store.put_snapshot("m", b"s", 4, {"a": 1})
     with open_store(store_url) as again:  # re-opening migrates nothing and keeps the rows
         assert again.latest_snapshot("m").seq == 4
+
+
+def test_decisions_events_hold_a_batch(store) -> None:
+    batch = {
+        "id": "B",
+        "kind": "decisions",
+        "arms": ["a", 2, "a"],
+        "propensities": [0.5, 1, 0.25],
+        "contexts": [[1, 2], None, [3, 4]],
+        "policy_version": 4,
+        "time": 5.0,
+    }
+    assert store.append_events("m", [batch]) == 1
+    (event,) = store.events("m")
+    assert [d["id"] for d in expand_decisions(event)] == ["B/0", "B/1", "B/2"]
+    assert expand_decisions(event)[1] == {
+        "id": "B/1",
+        "kind": "decision",
+        "time": 5.0,
+        "arm": 2,
+        "propensity": 1.0,
+        "policy_version": 4,
+    }
+    assert expand_decisions(event)[2]["context"] == [3.0, 4.0]
+    (row,) = store.log_rows("m")
+    assert (row.kind, row.payload, row.count) == ("decisions", None, 3)
+    for bad in (
+        {"propensities": [0.5, 1]},
+        {"propensities": [0.5, 1, 0]},
+        {"arms": [], "propensities": []},
+        {"contexts": [[1, 2]]},
+        {"contexts": [[1, float("nan")], None, None]},
+        {"arms": ["a", True, "a"]},
+        {"context": [1, 2]},
+    ):
+        with pytest.raises(InvalidEvent):
+            store.append_events("m", [{**batch, "id": "C", **bad}])
+    assert store.count_events("m") == 1
+
+
+def test_binary_contexts(store) -> None:
+    import numpy as np
+
+    from banditkit.store.events import encode_matrix
+
+    X = np.array([[0.1, -2.0], [3.5, 1e-300]])
+    batch = {
+        "id": "B",
+        "kind": "decisions",
+        "arms": ["a", "b"],
+        "propensities": [0.5, 1],
+        "contexts_f8": encode_matrix(X),
+    }
+    reward = {"id": "R", "kind": "reward", "reward": 1, "context_f8": encode_matrix(X[1])}
+    assert store.append_events("m", [batch, reward]) == 2
+    decisions, rew = store.events("m")
+    assert [d["context"] for d in expand_decisions(decisions)] == X.tolist()
+    assert event_context(rew.data) == X[1].tolist()
+    for bad in (
+        {**batch, "contexts_f8": encode_matrix(X[:1, :1])},  # not two whole rows
+        {**batch, "contexts_f8": encode_matrix(np.array([[1.0, np.inf], [0, 0]]))},
+        {**batch, "contexts_f8": "not base64!"},
+        {**batch, "contexts": [[1, 2], [3, 4]]},  # both forms
+        {**reward, "context": [1.0, 2.0]},
+    ):
+        with pytest.raises(InvalidEvent):
+            store.append_events("m", [{**bad, "id": "C"}])
+    assert store.count_events("m") == 2

@@ -62,6 +62,23 @@ def context_text(ctx: object, n_features: int | None, field: str) -> tuple[list[
     return values, "[" + ",".join(map(repr, values)) + "]"
 
 
+def contexts_matrix(contexts: list[Any], n_features: int, policy: str) -> np.ndarray:
+    """The requests' contexts as one (n, n_features) float matrix, converted in one call;
+    only when that fails are the rows checked one by one, to name the bad one."""
+    try:
+        matrix = np.array(contexts, dtype=float)
+        if matrix.shape == (len(contexts), n_features) and np.isfinite(matrix).all():
+            return matrix
+    except (TypeError, ValueError):
+        pass
+    for i, ctx in enumerate(contexts):
+        field = f"requests[{i}].context"
+        if ctx is None:
+            raise InvalidInput(f"context is required ({n_features} numbers) for {policy}", field)
+        context_text(ctx, n_features, field)
+    raise InvalidInput("contexts must be lists of finite numbers", field="requests")
+
+
 def candidate_set(
     cands: object, arm_index: dict[Hashable, int], field: str
 ) -> tuple[int, ...] | None:

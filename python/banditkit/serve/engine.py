@@ -10,7 +10,6 @@ the seq they include) bound the replay on start; nothing acknowledged lives only
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import banditkit
-from banditkit.serve import checks
+from banditkit.serve import checks, payloads
 from banditkit.serve.errors import (
     ExperimentExists,
     ExperimentNotFound,
@@ -234,32 +233,31 @@ class Engine:
         exp = self._get(name)
         requests = checks.check_list(requests, "requests")
         n_features = exp.n_features
-        ids: list[Any] = []
-        texts: list[str | None] = []
-        rows: list[list[float]] = []
-        cands: list[tuple[int, ...] | None] = []
+        # Comprehensions over the batch, per-item work only where a field is present: most
+        # batches have neither candidates nor (non-contextual) contexts.
         for i, req in enumerate(requests):
-            if not isinstance(req, dict):
+            if type(req) is not dict:
                 raise InvalidInput("a request is an object", field=f"requests[{i}]")
-            ids.append(req.get("id"))
-            ctx = req.get("context")
-            if ctx is None:
-                if n_features is not None:
-                    raise InvalidInput(
-                        f"context is required ({n_features} numbers) for {exp.policy.name}",
-                        field=f"requests[{i}].context",
-                    )
-                texts.append(None)
-            else:
-                values, text = checks.context_text(ctx, n_features, f"requests[{i}].context")
-                rows.append(values)
-                texts.append(text)
-            cands.append(
-                checks.candidate_set(
-                    req.get("candidates"), exp.arm_index, f"requests[{i}].candidates"
-                )
+        ids = [req.get("id") for req in requests]
+        cands: list[tuple[int, ...] | None] = [req.get("candidates") for req in requests]
+        if cands.count(None) != len(cands):
+            cands = [
+                checks.candidate_set(c, exp.arm_index, f"requests[{i}].candidates")
+                for i, c in enumerate(cands)
+            ]
+        texts: list[str | None] | None = None
+        if n_features is None:  # a context is optional here, logged as given
+            raw = [req.get("context") for req in requests]
+            if raw.count(None) != len(raw):
+                texts = [
+                    None if c is None else checks.context_text(c, None, f"requests[{i}].context")[1]
+                    for i, c in enumerate(raw)
+                ]
+        contexts = None
+        if n_features is not None:
+            contexts = checks.contexts_matrix(
+                [r.get("context") for r in requests], n_features, exp.policy.name
             )
-        contexts = np.array(rows, dtype=float) if n_features is not None else None
 
         t0 = time.perf_counter()
         with exp.lock:
@@ -271,20 +269,15 @@ class Engine:
 
         chosen_list = chosen.tolist()
         prop_list = props.tolist()
-        now = time.time()
-        prefix = self._prefix
-        event_ids = [f"{prefix}{next(self._counter)}" for _ in chosen_list]
-        arm_json = exp.arm_json
-        tail = f',"policy_version":{version},"propensity":'
-        events = []
-        for eid, k, p, text in zip(event_ids, chosen_list, prop_list, texts, strict=True):
-            # Canonical JSON (sorted keys) built directly: the store's fast path takes it as is.
-            ctx = "" if text is None else f',"context":{text}'
-            events.append(
-                EventRow(eid, "decision", now, f'{{"arm":{arm_json[k]}{ctx}{tail}{p!r}}}')
-            )
-        self._append(name, events)
-        exp.remember(event_ids, chosen_list, texts)
+        # One event per request batch (kind "decisions"), decision i known as "<id>/i": one
+        # row to insert instead of one per decision (see payloads.py).
+        batch_id = f"{self._prefix}{next(self._counter)}"
+        payload = payloads.decisions_payload(
+            exp.arm_json, chosen_list, prop_list, version, contexts, texts
+        )
+        self._append(name, [EventRow(batch_id, "decisions", time.time(), payload)])
+        exp.remember(batch_id, chosen_list, contexts if contexts is not None else texts)
+        event_ids = [f"{batch_id}/{i}" for i in range(len(chosen_list))]
         arms = exp.arms
         return [
             {"id": rid, "arm": arms[k], "propensity": p, "event_id": eid}
@@ -299,7 +292,6 @@ class Engine:
         rewards = checks.check_list(rewards, "rewards")
         found = self._decisions_of(exp, rewards)
         batch = uuid.uuid4().hex  # groups this request's rewards for apply
-        meta = f',"meta":{{"batch":"{batch}"}}'
         now = time.time()
         events = []
         for i, item in enumerate(rewards):
@@ -312,12 +304,12 @@ class Engine:
             event_id = checks.optional_str(item.get("event_id"), f"{field}.event_id")
             client_id = checks.optional_str(item.get("id"), f"{field}.id")
             arm = item.get("arm")
-            ctx_text = None
+            fragment = ""  # the context, as JSON to splice into the payload
             if event_id is not None:
                 decision = found.get(event_id)
                 if decision is None:
                     raise InvalidInput(f"unknown event_id {event_id!r}", f"{field}.event_id")
-                k, ctx_text = decision
+                k, fragment = decision
                 if arm is not None and exp.arm_index.get(arm) != k:
                     raise InvalidInput(
                         f"arm {arm!r} is not the arm of decision {event_id!r} "
@@ -330,11 +322,16 @@ class Engine:
                 k = exp.arm_index.get(arm) if checks.is_arm(arm) else None
                 if k is None:
                     raise InvalidInput(f"unknown arm {arm!r}", field=f"{field}.arm")
-            if ctx_text is None and item.get("context") is not None:
-                _, ctx_text = checks.context_text(
+            if not fragment and item.get("context") is not None:
+                values, text = checks.context_text(
                     item["context"], exp.n_features, f"{field}.context"
                 )
-            if ctx_text is None and exp.n_features is not None:
+                fragment = (
+                    payloads.text_fragment(text)
+                    if exp.n_features is None
+                    else payloads.row_fragment(np.array(values))
+                )
+            if not fragment and exp.n_features is not None:
                 raise InvalidInput(
                     f"context is required ({exp.n_features} numbers) for {exp.policy.name}",
                     field=f"{field}.context",
@@ -343,19 +340,16 @@ class Engine:
                 store_id = "reward:" + event_id
             else:
                 store_id = client_id or f"{self._prefix}r{next(self._counter)}"
-            ctx = "" if ctx_text is None else f',"context":{ctx_text}'
-            did = "" if event_id is None else f',"decision_id":{json.dumps(event_id)}'
-            payload = f'{{"arm":{exp.arm_json[k]}{ctx}{did}{meta},"reward":{value!r}}}'
+            payload = payloads.reward_payload(exp.arm_json[k], fragment, event_id, batch, value)
             events.append(EventRow(store_id, "reward", now, payload))
         self._append(name, events)
         self._catch_up(exp)
         return len(events)
 
-    def _decisions_of(
-        self, exp: Experiment, rewards: list[Any]
-    ) -> dict[str, tuple[int, str | None]]:
-        """The decisions the rewards refer to: from the recent cache, else from the store."""
-        found: dict[str, tuple[int, str | None]] = {}
+    def _decisions_of(self, exp: Experiment, rewards: list[Any]) -> dict[str, tuple[int, str]]:
+        """The decisions (arm index, context fragment) the rewards refer to: from the recent
+        cache, else from the store."""
+        found: dict[str, tuple[int, str]] = {}
         missing: list[str] = []
         for item in rewards:
             eid = item.get("event_id") if isinstance(item, dict) else None
@@ -366,20 +360,21 @@ class Engine:
                 else:
                     found[eid] = hit
         if missing:
+            # A decision of another server: its batch event ("batch/i"), or a single one.
+            wanted = set(missing) | {m.rpartition("/")[0] for m in missing if "/" in m}
             t0 = time.perf_counter()
             try:
-                events = self._ready_store().find_events(exp.name, missing)
+                events = self._ready_store().find_events(exp.name, sorted(wanted))
             except ServeError:
                 raise
             except Exception as exc:
                 raise Unavailable(f"cannot read the decisions: {exc}") from exc
             self._timed("store", "find_events", t0)
-            for eid, event in events.items():
-                k = exp.arm_index.get(event.data.get("arm"))
-                if event.kind == "decision" and k is not None:
-                    ctx = event.data.get("context")
-                    text = None if ctx is None else json.dumps(ctx, separators=(",", ":"))
-                    found[eid] = (k, text)
+            for eid in missing:
+                one = payloads.decision_in(events, eid)
+                k = None if one is None else exp.arm_index.get(one[0])
+                if k is not None:
+                    found[eid] = (k, one[1])
         return found
 
     # --- timeline ---

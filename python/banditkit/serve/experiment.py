@@ -18,13 +18,16 @@ from typing import Any
 
 import numpy as np
 
+from banditkit.serve import payloads
 from banditkit.serve.policies import Cache, Policy
 from banditkit.store import LogRow
 
 log = logging.getLogger("banditkit.serve")
 
 TIMELINE_SECONDS = 3600  # per-second counts kept (and snapshotted) for the dashboard
-RECENT_DECISIONS = 200_000  # decisions remembered for their rewards, beyond: store lookups
+# Decisions remembered for their rewards (beyond: a store lookup). With contexts of 67 floats
+# that is about 55 MB at most.
+RECENT_DECISIONS = 100_000
 
 
 def make_rng(seed: int | None, name: str) -> np.random.Generator:
@@ -59,8 +62,11 @@ class Experiment:
         self.lock = threading.Lock()
         self.apply_lock = threading.Lock()
         self.cache: Cache = {}
-        self.recent: OrderedDict[str, tuple[int, str | None]] = OrderedDict()
+        # batch event id -> (arm index of each decision (ids "batch/i"), their contexts: a
+        # float matrix, or JSON texts / None for a non-contextual policy)
+        self.recent: OrderedDict[str, tuple[list[int], Any]] = OrderedDict()
         self.recent_lock = threading.Lock()
+        self.recent_size = 0  # decisions in `recent`
         info = info or {}
         self.applied_seq = seq
         self.snapshot_seq = seq
@@ -95,16 +101,28 @@ class Experiment:
             "timeline": [[t, *v] for t, v in sorted(self.timeline.items()) if t >= cutoff],
         }
 
-    def remember(self, ids: list[str], arms: list[int], contexts: list[str | None]) -> None:
-        """Keep recent decisions (arm, context JSON) so that their rewards need no lookup."""
+    def remember(self, batch_id: str, arms: list[int], contexts: Any) -> None:
+        """Keep a recent batch of decisions so that their rewards need no store lookup."""
         with self.recent_lock:
-            self.recent.update(zip(ids, zip(arms, contexts, strict=True), strict=True))
-            while len(self.recent) > RECENT_DECISIONS:
-                self.recent.popitem(last=False)
+            self.recent[batch_id] = (arms, contexts)
+            self.recent_size += len(arms)
+            while self.recent_size > RECENT_DECISIONS and len(self.recent) > 1:
+                self.recent_size -= len(self.recent.popitem(last=False)[1][0])
 
-    def recall(self, event_id: str) -> tuple[int, str | None] | None:
+    def recall(self, event_id: str) -> tuple[int, str] | None:
+        """(arm index, context fragment) of decision "batch/i", if remembered."""
+        batch_id, _, i = event_id.rpartition("/")
         with self.recent_lock:
-            return self.recent.get(event_id)
+            hit = self.recent.get(batch_id)
+        if hit is None or not i.isdigit() or int(i) >= len(hit[0]):
+            return None
+        arms, contexts = hit
+        k = int(i)
+        if contexts is None:
+            return arms[k], ""
+        if isinstance(contexts, np.ndarray):
+            return arms[k], payloads.row_fragment(contexts[k])
+        return arms[k], payloads.text_fragment(contexts[k])
 
     # --- applying the log (the caller holds apply_lock) ---
 
@@ -112,16 +130,16 @@ class Experiment:
         """Apply events in seq order: count decisions, apply rewards in groups (a maximal run
         of consecutive rewards of one request batch). Returns how many rewards were applied."""
         applied = 0
-        group: list[tuple[int, float, list[float] | None, float]] = []
+        group: list[tuple[int, float, Any, float]] = []
         batch: object = None
         with self.lock:
             for row in rows:
                 second = int(row.time)
-                if row.kind == "decision":
+                if row.kind != "reward":  # "decisions" (a request's batch) or "decision"
                     applied += self._flush(group)
                     group, batch = [], None
-                    self.decisions += 1
-                    self._tick(second, 0)
+                    self.decisions += row.count
+                    self._tick(second, 0, row.count)
                     continue
                 parsed = self._parse(row)
                 if parsed is None:
@@ -138,12 +156,12 @@ class Experiment:
                 self.cache.clear()
         return applied
 
-    def _parse(self, row: LogRow) -> tuple[int, float, list[float] | None, object] | None:
+    def _parse(self, row: LogRow) -> tuple[int, float, Any, object] | None:
         try:
             data = json.loads(row.payload or "{}")
             arm = self.arm_index[data["arm"]]
             reward = float(data["reward"])
-            context = data.get("context")
+            context = payloads.context_of(data)
             if self.n_features is not None and (context is None or len(context) != self.n_features):
                 raise ValueError("no context of the right length")
             batch = (data.get("meta") or {}).get("batch")
@@ -154,7 +172,7 @@ class Experiment:
             return None
         return arm, reward, context, batch
 
-    def _flush(self, group: list[tuple[int, float, list[float] | None, float]]) -> int:
+    def _flush(self, group: list[tuple[int, float, Any, float]]) -> int:
         """Apply one group; if the model refuses it, apply its rewards one by one and skip
         the ones it refuses (the same on every server: the log decides)."""
         if not group:
@@ -169,7 +187,7 @@ class Experiment:
                 return 0
             return sum(self._flush([g]) for g in group)
 
-    def _apply(self, group: list[tuple[int, float, list[float] | None, float]]) -> None:
+    def _apply(self, group: list[tuple[int, float, Any, float]]) -> None:
         idx = [g[0] for g in group]
         rewards = np.array([g[1] for g in group], dtype=float)
         contexts = (
@@ -179,10 +197,10 @@ class Experiment:
         for i, r, _, t in group:
             self.counts[i] += 1
             self.reward_sums[i] += r
-            self._tick(int(t), 1, r)
+            self._tick(int(t), 1, 1, r)
         self.rewards += len(group)
 
-    def _tick(self, second: int, kind: int, reward: float = 0.0) -> None:
+    def _tick(self, second: int, kind: int, n: int, reward: float = 0.0) -> None:
         slot = self.timeline.get(second)
         if slot is None:
             slot = self.timeline[second] = [0, 0, 0.0]
@@ -190,6 +208,6 @@ class Experiment:
                 cutoff = second - TIMELINE_SECONDS
                 for t in [t for t in self.timeline if t < cutoff]:
                     del self.timeline[t]
-        slot[kind] += 1
+        slot[kind] += n
         if kind:
             slot[2] += reward

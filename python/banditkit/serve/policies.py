@@ -64,7 +64,7 @@ def _draw(probs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.minimum(idx, len(probs) - 1)
 
 
-def _groups(candidates: Sequence[Candidates]) -> dict[Candidates, list[int]]:
+def _groups(candidates: list[Candidates]) -> dict[Candidates, list[int]]:
     """The requests' positions grouped by candidate set (most batches have one set)."""
     out: dict[Candidates, list[int]] = {}
     for i, c in enumerate(candidates):
@@ -115,7 +115,7 @@ class Policy:
         model: Any,
         arms: list[Hashable],
         contexts: np.ndarray | None,
-        candidates: Sequence[Candidates],
+        candidates: list[Candidates],
         rng: np.random.Generator,
         cache: Cache,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -154,6 +154,10 @@ class _Thompson(Policy):
 
     def decide(self, model, arms, contexts, candidates, rng, cache):
         n = len(candidates)
+        if candidates.count(None) == n:  # the usual batch: every arm a candidate
+            idx, p = self._probs(model, arms, None, cache)
+            k = _draw(p, n, rng)
+            return idx[k], p[k]
         chosen = np.empty(n, dtype=np.int64)
         props = np.empty(n, dtype=float)
         for cand, where in _groups(candidates).items():

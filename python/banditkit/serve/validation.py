@@ -40,10 +40,6 @@ def describe_validation_error(errors: Sequence[dict[str, Any]]) -> tuple[str | N
         return None, "invalid request"
     first = errors[0]
     field = field_path(first["loc"])
-    if first["type"] == "model_attributes_type" and isinstance(first.get("input"), bytes):
-        # FastAPI parses JSON only when the request says it is JSON; keeping that rule means a
-        # web page cannot post a plain HTML form to a server on the loopback.
-        return "body", "the body must be a JSON object sent with Content-Type: application/json"
     if first["type"] == "json_invalid":
         detail = first.get("ctx", {}).get("error", "")
         return "body", f"the body is not valid JSON{': ' + detail if detail else ''}"

@@ -37,7 +37,7 @@ from banditkit.store.errors import (
     UnsupportedURL,
     VersionConflict,
 )
-from banditkit.store.events import Event, EventRow
+from banditkit.store.events import Event, EventRow, event_context, expand_decisions
 
 __all__ = [
     "open_store",
@@ -45,6 +45,8 @@ __all__ = [
     "VersionInfo",
     "Event",
     "EventRow",
+    "expand_decisions",
+    "event_context",
     "LogRow",
     "Metric",
     "Snapshot",

@@ -38,12 +38,14 @@ class Snapshot(NamedTuple):
 
 class LogRow(NamedTuple):
     """An event as the serve engine replays it: `payload` is the raw JSON text, and None for
-    decisions when not asked for (counting them needs no parsing)."""
+    decisions when not asked for (counting them needs no parsing); `count` is the number of
+    decisions a `decisions` event holds (1 for any other event)."""
 
     seq: int
     kind: str
     time: float
     payload: str | None
+    count: int = 1
 
 
 class Metric(NamedTuple):
@@ -90,6 +92,17 @@ def metric_filter(
         where.append(f"time >= {mark}")
         params.append(float(since))
     return (f"WHERE {' AND '.join(where)} " if where else ""), params
+
+
+def log_columns(decisions: bool, length_of_batch: str) -> str:
+    """The payload and count columns of `log_rows` (`length_of_batch`: the dialect's length of
+    a `decisions` event's `propensities` array)."""
+    payload = (
+        "payload"
+        if decisions
+        else "CASE WHEN kind IN ('decision', 'decisions') THEN NULL ELSE payload END"
+    )
+    return f"{payload}, CASE WHEN kind = 'decisions' THEN {length_of_batch} ELSE 1 END"
 
 
 def seconds(older_than: float | _dt.timedelta) -> float:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from banditkit.store import schema
-from banditkit.store.base import LogRow, Metric, Store, VersionInfo, metric_filter
+from banditkit.store.base import LogRow, Metric, Store, VersionInfo, log_columns, metric_filter
 from banditkit.store.errors import ModelNotFound, SchemaError, StoreError, VersionConflict
 from banditkit.store.events import Event, EventRow, from_row
 
@@ -242,15 +242,13 @@ class PostgresStore(Store):
         return [from_row(*r) for r in rows]
 
     def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]:
-        payload = (
-            "payload" if decisions else "CASE WHEN kind = 'decision' THEN NULL ELSE payload END"
-        )
+        columns = log_columns(decisions, "json_array_length(payload::json -> 'propensities')")
         rows = self._query(
-            f"SELECT seq, kind, time, {payload} FROM bk_events "
+            f"SELECT seq, kind, time, {columns} FROM bk_events "
             "WHERE name = %s AND seq > %s ORDER BY seq",
             (name, after),
         )
-        return [LogRow(int(q), k, float(t), p) for q, k, t, p in rows]
+        return [LogRow(int(q), k, float(t), p, int(n)) for q, k, t, p, n in rows]
 
     def _count_events(self, name: str) -> int:
         return int(self._query("SELECT count(*) FROM bk_events WHERE name = %s", (name,))[0][0])

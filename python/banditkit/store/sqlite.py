@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from banditkit.store import schema
-from banditkit.store.base import LogRow, Metric, Store, VersionInfo, metric_filter
+from banditkit.store.base import LogRow, Metric, Store, VersionInfo, log_columns, metric_filter
 from banditkit.store.errors import ModelNotFound, SchemaError, StoreNotFound, VersionConflict
 from banditkit.store.events import Event, EventRow, from_row
 
@@ -222,14 +222,12 @@ class SQLiteStore(Store):
         return [from_row(*r) for r in rows]
 
     def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]:
-        payload = (
-            "payload" if decisions else "CASE WHEN kind = 'decision' THEN NULL ELSE payload END"
-        )
+        columns = log_columns(decisions, "json_array_length(payload, '$.propensities')")
         with self._lock:
             # `+name`: scan the rowid (seq) range after `after` instead of every event of
             # the name through the (name, event_id) index (a tail read stays O(new events)).
             rows = self._conn.execute(
-                f"SELECT seq, kind, time, {payload} FROM bk_events "
+                f"SELECT seq, kind, time, {columns} FROM bk_events "
                 "WHERE +name = ? AND seq > ? ORDER BY seq",
                 (name, after),
             ).fetchall()
