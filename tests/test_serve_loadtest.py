@@ -214,16 +214,16 @@ def test_bench_rows_and_targets(monkeypatch, capsys):
         assert ("serve.latency", case, "recommend p99") in got
         assert ("serve.thresholds", case, "recommend p99 (server)") in got
         assert ("serve.thresholds", case, "rewards p99 (server)") in got
-    assert ("serve.tspar", single, "http") in got and ("serve.tspar", batch, "http") in got
-    for impl in ("http", "in-process select", "in-process predict"):
+    for case in (single, batch):
+        assert {("serve.tspar", case, i) for i in ("http", "server CPU", "client CPU")} <= got
+    for impl in ("http", "server CPU", "client CPU", "in-process select", "in-process predict"):
         assert ("serve.linucb", linucb, impl) in got
     assert {r["impl"] for r in rows if r["group"] == "serve.fsync"} == {"p50", "p99"}
     breakdown = {r["impl"] for r in rows if r["group"] == "serve.breakdown"}
     assert {"client round trip", "server endpoint", "model.decide", "store.append"} <= breakdown
     assert all(r["median_s"] > 0 for r in rows if r["group"] != "serve.breakdown")
-    assert all(
-        "client" in r["note"] for r in rows if r["group"] in ("serve.tspar", "serve.latency")
-    )
+    shared = [r for r in rows if r["group"] == "serve.latency" or r["impl"] == "http"]
+    assert all("cores used (median): client" in r["note"] for r in shared)
     measured = {t.label for t, v in report.latency_results(rows) if v is not None}
     assert len(measured) == len(report.LATENCY_TARGETS)
     (rate,) = [v for t, v in report.rate_results(rows) if t.group == "serve.tspar"]

@@ -16,6 +16,9 @@ Groups (case names below):
   decisions, so ns/unit is the time per decision; target for batches: >= 100,000 decisions/s).
 - `serve.latency`, per scenario: client-side `recommend p50` and `recommend p99` (target for
   single decisions: p99 < 10 ms).
+- `server CPU` and `client CPU` beside each `http` row: CPU seconds per request's decisions,
+  from /proc (rewards included). The wall-clock rate depends on what else runs on the
+  machine; CPU time hardly does, so these say what one worker would do with a core to itself.
 - `serve.linucb`, "d=67, 10 arms, 100 contexts/request": `http` against `in-process select`
   (100 `select(x)` calls on a LinUCB of the same shape: the service's overhead is the speedup
   column) and `in-process predict` (one call on the 100 contexts).
@@ -327,6 +330,36 @@ def throughput_row(group: str, case: str, impl: str, batch: int, m: Measured) ->
     }
 
 
+def cpu_rows(group: str, case: str, batch: int, m: Measured) -> list[Row]:
+    """CPU seconds the server and the client spent per `batch` decisions (median over the
+    runs; per = batch). Unlike the wall-clock rate, this hardly depends on what else the
+    machine runs: 1 / (server CPU per decision) is what one worker would serve with a core
+    of its own and a client elsewhere."""
+    rows: list[Row] = []
+    for side in ("server", "client"):
+        if not all(side in c for c in m.cpu):
+            continue
+        per_decision = [
+            c[side] * c["wall"] / r["decisions"]
+            for c, r in zip(m.cpu, m.reports, strict=True)
+            if r["decisions"]
+        ]
+        if per_decision:
+            rows.append(
+                {
+                    "group": group,
+                    "case": case,
+                    "impl": f"{side} CPU",
+                    "median_s": batch * statistics.median(per_decision),
+                    "repeats": len(per_decision),
+                    "per": float(batch),
+                    "unit": "decision",
+                    "note": f"{side} CPU seconds per {batch} decisions (rewards included)",
+                }
+            )
+    return rows
+
+
 def threshold_rows(case: str, m: Measured) -> list[Row]:
     from banditkit.serve.loadtest import threshold_checks
 
@@ -350,7 +383,7 @@ def threshold_rows(case: str, m: Measured) -> list[Row]:
 
 def breakdown_rows(m: Measured) -> list[Row]:
     """Where a recommend request's time goes, from the server's Prometheus sums over the timed
-    runs (means), and the CPU each side spent per recommend request (from /proc)."""
+    runs (means)."""
     if m.sums is None:
         return []
     before, after = m.sums
@@ -376,11 +409,6 @@ def breakdown_rows(m: Measured) -> list[Row]:
         rest = max(0.0, e - d - a)
         parts.append(("server rest", rest, "endpoint - decide - append: validation, JSON, "
                       "waiting for a thread or the GIL or a commit in progress"))  # fmt: skip
-    for side in ("server", "client"):
-        if requests and all(side in c for c in m.cpu):
-            cpu_s = sum(c[side] * c["wall"] for c in m.cpu)
-            note = f"{side} CPU seconds / recommend requests (rewards included)"
-            parts.append((f"{side} CPU per request", cpu_s / requests, note))
     return [
         {"group": "serve.breakdown", "case": BREAKDOWN_CASE, "impl": impl, "median_s": v,
          "repeats": len(m.reports), "note": note}
@@ -477,12 +505,14 @@ def run(quick: bool) -> list[Row]:
             f"paced at {rate:,.0f} requests/s (half the closed-loop rate)",
         )
         rows.append(throughput_row("serve.tspar", TSPAR_SINGLE, "http", 1, m))
+        rows += cpu_rows("serve.tspar", TSPAR_SINGLE, 1, m)
         rows += threshold_rows(TSPAR_SINGLE, m)
 
         with server(folder) as srv:
             m = measure(srv, "tspar-batch", BATCH, quick, create="tspar", arms=ARMS)
         _say(TSPAR_BATCH, m)
         rows.append(throughput_row("serve.tspar", TSPAR_BATCH, "http", BATCH, m))
+        rows += cpu_rows("serve.tspar", TSPAR_BATCH, BATCH, m)
         rows += latency_rows(TSPAR_BATCH, m)
         rows += threshold_rows(TSPAR_BATCH, m)
 
@@ -490,6 +520,7 @@ def run(quick: bool) -> list[Row]:
             m = measure(srv, "linucb-batch", BATCH, quick, create="linucb", arms=ARMS, n_features=D)
         _say(LINUCB_CASE, m)
         rows.append(throughput_row("serve.linucb", LINUCB_CASE, "http", BATCH, m))
+        rows += cpu_rows("serve.linucb", LINUCB_CASE, BATCH, m)
         rows += in_process_rows(quick)
         rows += latency_rows(LINUCB_CASE, m)
         rows += breakdown_rows(m)
