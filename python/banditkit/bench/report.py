@@ -454,7 +454,8 @@ def markdown(rows: list[Row], command: str) -> str:
         "  [docs/contextual-benchmarks.md](docs/contextual-benchmarks.md).",
         "- `banditkit serve` under load (the `serve.*` rows): the load generator runs on the same",
         "  2 cores as the server, and each row's note says how many cores each used; where a",
-        "  request's time goes: [docs/benchmarks.md](docs/benchmarks.md#serving-where-the-time-goes).",
+        "  request's time goes:",
+        "  [docs/benchmarks.md](docs/benchmarks.md#serving-where-the-time-goes).",
         "",
     ]
     return "\n".join(parts)
