@@ -3,7 +3,7 @@
 What the page renders is read back from Chromium's DOM and compared with the JSON API: the
 experiments' arm rows and counts, one win-probability bar per arm (or, for a contextual policy,
 the decision shares and a note saying so), the timeline, the latency table with its thresholds,
-and the empty and unreachable messages. A screenshot is saved as well.
+the empty and unreachable messages, and the page under a URL prefix. A screenshot is saved too.
 
 Run as a script to remake the README's screenshot with livelier data:
 `PYTHONPATH=python python tests/test_serve_dashboard.py docs/dashboard.png`.
@@ -13,23 +13,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bs4
 import numpy as np
 import pytest
 
-httpx = pytest.importorskip("httpx")
-bs4 = pytest.importorskip("bs4")
+from serve_server import Server, server_env
 
 REPO = Path(__file__).resolve().parent.parent
 STATIC = REPO / "python" / "banditkit" / "serve" / "static"
@@ -84,14 +82,7 @@ def screenshot(binary: str, url: str, scratch: Path, path: Path) -> None:
     run_chromium(binary, url, scratch, f"--screenshot={path}", f"--window-size={width},{height}")
 
 
-# ---- a real server process ----
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
+# ---- real server processes (tests/serve_server.py) ----
 
 # The app mounted under a prefix in a user's own FastAPI app (whose lifespan runs the mounted
 # app's, which starts and closes its engine): argv = store URL, port, prefix.
@@ -114,90 +105,63 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 """
 
 
+class MountedServer(Server):
+    """`create_app(...)` mounted at `prefix` in another app, served by uvicorn."""
+
+    def __init__(self, store: str, log_dir: Path, prefix: str) -> None:
+        super().__init__(store, log_dir, token=None)
+        self.prefix = prefix
+        self.url += prefix
+        self.client.base_url = self.url
+
+    def spawn(self) -> MountedServer:
+        command = [sys.executable, "-c", MOUNTED, self.store, str(self.port), self.prefix]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(command, env=server_env(), stdout=log, stderr=log)
+        return self
+
+
 @contextmanager
-def serve(folder: Path, prefix: str = "") -> Iterator[str]:
-    """`banditkit serve` on a free loopback port with a fresh SQLite store in `folder` (or, with
-    `prefix`, the app mounted there); yields the dashboard's URL."""
-    port = free_port()
-    paths = [str(REPO / "python"), os.environ.get("PYTHONPATH", "")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    store = f"sqlite:///{folder / 'serve.db'}"
-    if prefix:
-        command = [sys.executable, "-c", MOUNTED, store, str(port), prefix]
-    else:
-        command = [sys.executable, "-m", "banditkit", "serve", "--port", str(port)]
-        command += ["--store", store]
-    log_path = folder / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}{prefix}/"
+def running(server: Server) -> Iterator[Server]:
+    server.start()
     try:
-        wait_ready(url, proc, log_path)
-        yield url
+        yield server
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.close()
 
 
-def wait_ready(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(url + "readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready after {timeout} s:\n{log_path.read_text()}")
+def sqlite_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'serve.db'}"
 
 
 # ---- traffic ----
 
 
-def post(client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(path, json=body)
-    assert response.status_code < 300, response.text
-    return response.json()
-
-
-def simulate(client: httpx.Client, rounds: int = 1, pause: float = 0.0, batch: int = 60) -> None:
+def simulate(server: Server, rounds: int = 1, pause: float = 0.0, batch: int = 60) -> None:
     """Create both experiments and send `rounds` batches of decisions; like real feedback,
     only some decisions (about 3 in 4) get a reward."""
     rng = np.random.default_rng(13)
     for name, policy, arms, params in (TSPAR, LINUCB):
-        post(
-            client,
-            "v1/experiments",
-            {"name": name, "policy": policy, "arms": arms, "params": params},
-        )
+        server.create(name, policy, arms, **params)
     theta = {"small": [0.6, 0.1, 0.0], "medium": [0.2, 0.5, 0.1], "large": [0.1, 0.2, 0.7]}
     for r in range(rounds):
-        ids = [f"{r}-{i}" for i in range(batch)]
-        results = post(
-            client, f"v1/experiments/{TSPAR[0]}/recommend", {"requests": [{"id": i} for i in ids]}
-        )
+        results = server.recommend(TSPAR[0], [{"id": f"{r}-{i}"} for i in range(batch)])
         rewards = [
             {"event_id": d["event_id"], "reward": float(rng.random() < RATES[d["arm"]])}
-            for d in results["results"]
+            for d in results
             if rng.random() < REWARDED
         ]
-        post(client, f"v1/experiments/{TSPAR[0]}/rewards", {"rewards": rewards})
+        server.reward(TSPAR[0], rewards)
 
         contexts = rng.random((batch // 2, 3)).round(3).tolist()
         requests = [{"id": f"{r}-{i}", "context": x} for i, x in enumerate(contexts)]
-        results = post(client, f"v1/experiments/{LINUCB[0]}/recommend", {"requests": requests})
+        results = server.recommend(LINUCB[0], requests)
         rewards = [
             {"event_id": d["event_id"], "reward": float(np.dot(theta[d["arm"]], x))}
-            for d, x in zip(results["results"], contexts, strict=True)
+            for d, x in zip(results, contexts, strict=True)
             if rng.random() < REWARDED
         ]
-        post(client, f"v1/experiments/{LINUCB[0]}/rewards", {"rewards": rewards})
+        server.reward(LINUCB[0], rewards)
         if pause:
             time.sleep(pause)
 
@@ -212,20 +176,20 @@ class Rendered:
     api: dict[str, dict[str, Any]]
     stats: dict[str, Any]
     screenshot: Path
-    decisions: dict[str, int] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Iterator[Rendered]:
     binary = chromium_binary()
     folder = tmp_path_factory.mktemp("dashboard")
-    with serve(folder) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with running(Server(sqlite_url(folder), folder)) as server:
+        url = server.url + "/"
         empty = dump_dom(binary, url, folder)
-        simulate(client)
-        api = {name: client.get(f"v1/experiments/{name}").json() for name in (TSPAR[0], LINUCB[0])}
+        simulate(server)
+        api = {name: server.describe(name) for name in (TSPAR[0], LINUCB[0])}
         page = dump_dom(binary, url, folder)
         # Read after the page so that the page's own requests are in the latency windows too.
-        stats = client.get("v1/stats").json()
+        stats = server.call("GET", "/v1/stats")
         shot = folder / "dashboard.png"
         screenshot(binary, url, folder, shot)
         yield Rendered(empty, page, api, stats, shot)
@@ -377,10 +341,10 @@ def test_page_works_under_a_prefix(tmp_path):
     # Also: arms named like markup, or by numbers, show as the text the client sent.
     binary = chromium_binary()
     arms = ["<b>bold</b>", 7, "a & b"]
-    with serve(tmp_path, prefix="/tools/bandits") as url, httpx.Client(base_url=url) as client:
-        post(client, "v1/experiments", {"name": "odd-arms", "policy": "tspar", "arms": arms})
-        post(client, "v1/experiments/odd-arms/rewards", {"rewards": [{"arm": 7, "reward": 1}]})
-        page = dump_dom(binary, url, tmp_path)
+    with running(MountedServer(sqlite_url(tmp_path), tmp_path, "/tools/bandits")) as server:
+        server.create("odd-arms", "tspar", arms)
+        server.reward("odd-arms", [{"arm": 7, "reward": 1}])
+        page = dump_dom(binary, server.url + "/", tmp_path)
     assert page.select_one("#status")["data-state"] == "ok"
     article = card(page, "odd-arms")
     rows = article.select("table[data-role=arms] tbody tr[data-arm]")
@@ -418,10 +382,10 @@ def main(out: Path) -> None:
     binary = shutil.which("chromium")
     if binary is None:
         sys.exit("chromium is not installed")
-    with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp)) as url:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            simulate(client, rounds=30, pause=4.0, batch=40)
-        screenshot(binary, url, Path(tmp), out.resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        with running(Server(sqlite_url(Path(tmp)), Path(tmp))) as server:
+            simulate(server, rounds=30, pause=4.0, batch=40)
+            screenshot(binary, server.url + "/", Path(tmp), out.resolve())
     print(f"wrote {out}")
 
 

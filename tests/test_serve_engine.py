@@ -356,3 +356,84 @@ def test_concurrent_retries_count_once_and_contexts_follow_rewards(store_url: st
         assert len(rewards) == 20
         with_context = [e for e in rewards if event_context(e.data) == [0.5, 2.0]]
         assert len(with_context) == 10
+
+
+@pytest.mark.usefixtures("serve_bk")
+def test_a_reward_the_model_refuses_is_skipped_everywhere(store_url: str) -> None:
+    e1, e2 = engine(store_url), engine(store_url)
+    try:
+        e1.create("o", "linear", ARMS, {})
+        # The first group overflows as a whole: its rewards are applied one by one and the
+        # one the model refuses is skipped, the same way on every server.
+        e1.reward("o", [{"arm": "a", "reward": 1.7e308}, {"arm": "a", "reward": 1.7e308}])
+        e1.reward("o", [{"arm": "b", "reward": 2.0}])
+        for eng in (e1, e2):
+            desc = eng.describe("o")
+            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 1
+            assert [a["count"] for a in desc["arms"]] == [1, 1, 0]
+        assert state(e1, "o") == state(e2, "o")
+    finally:
+        e1.close()
+        e2.close()
+
+
+class SlowStore:
+    """A store whose commits take a while (as an fsync does), recording each one."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.commits: list[list[str]] = []
+        self.fail = fail
+
+    def append_rows(self, name: str, rows: list) -> int:
+        import time
+
+        time.sleep(0.2)
+        if self.fail:
+            raise OSError("disk full")
+        self.commits.append([r.id for r in rows])
+        return len(rows)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_writer_groups_concurrent_appends_into_few_commits(fail: bool) -> None:
+    import threading
+
+    from banditkit.serve.errors import Unavailable
+    from banditkit.serve.writer import EventWriter
+    from banditkit.store import EventRow
+
+    store = SlowStore(fail)
+    writer = EventWriter(store)
+    errors: list[BaseException] = []
+
+    def append(i: int) -> None:
+        try:
+            writer.append("x", [EventRow(f"e{i}", "reward", 0.0, '{"reward":1}')])
+        except Unavailable as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    if fail:
+        assert len(errors) == 32 and store.commits == []  # every waiter hears of the failure
+    else:
+        assert errors == [] and sorted(i for c in store.commits for i in c) == sorted(
+            f"e{i}" for i in range(32)
+        )
+        assert len(store.commits) <= 4  # one commit per wave of waiting requests, not 32
+    with pytest.raises(Unavailable):
+        writer.append("x", [])
+
+
+def test_a_seed_makes_decisions_reproducible(tmp_path) -> None:
+    answers = []
+    for run in range(2):
+        with engine(f"sqlite:///{tmp_path / f'{run}.db'}", seed=123) as eng:
+            eng.create("r", "tspar", ARMS, {})
+            eng.reward("r", [{"arm": "b", "reward": 1}])
+            answers.append([r["arm"] for r in eng.recommend("r", [{"id": "1"}] * 50)])
+    assert answers[0] == answers[1] and len(set(answers[0])) > 1

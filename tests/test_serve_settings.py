@@ -129,3 +129,13 @@ def test_union_errors_are_one_message() -> None:
         "arms[1]",
         "Input should be a valid string or integer, got 1.5",
     )
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_without_its_password(tmp_path: Path) -> None:
+    from banditkit.serve.cli import check_store
+
+    assert check_store(f"sqlite:///{tmp_path / 'ok.db'}") is None
+    assert "unable to open" in (check_store(f"sqlite:///{tmp_path / 'no' / 'x.db'}") or "")
+    pytest.importorskip("psycopg")
+    problem = check_store("postgresql://bk:hunter2@127.0.0.1:1/nowhere") or ""
+    assert "hunter2" not in problem and "bk:***@127.0.0.1:1" in problem

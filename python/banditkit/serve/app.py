@@ -47,7 +47,8 @@ T = TypeVar("T")
 def create_app(settings: ServeSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The ASGI app. Without `engine`, the app makes one from `settings` and starts and closes
     it in its lifespan (closing writes the final snapshots). With `engine`, the caller owns it:
-    start it before serving and close it after."""
+    start it before serving and close it after (its model and store timings reach /metrics
+    only if it was made with `observe=`, e.g. a `ServeMetrics().observe`)."""
     settings = settings or ServeSettings()
     metrics = ServeMetrics(settings.slow_recommend_ms, settings.slow_update_ms)
     owned = engine is None
@@ -67,7 +68,7 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limiter.append(anyio.CapacityLimiter(settings.threads))
+        limiter[:] = [anyio.CapacityLimiter(settings.threads)]
         if owned:
             await anyio.to_thread.run_sync(engine.start)
         try:
@@ -80,7 +81,9 @@ def create_app(settings: ServeSettings | None = None, *, engine: Engine | None =
         title="banditkit serve",
         version=banditkit.__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        # /openapi.json describes the API; no /docs page, whose Swagger UI loads scripts from
+        # a CDN into the server's origin.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings

@@ -7,6 +7,7 @@ Every setting is a flag, a `BANDITKIT_<SETTING>` environment variable and a key 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from typing import Any
@@ -66,12 +67,15 @@ def check_store(url: str) -> str | None:
     rather than as a traceback from inside the app's startup."""
     from banditkit.store import open_store
 
+    # A PostgreSQL server that does not answer is reported after 10 s, not the pool's 30.
+    options = {"timeout": 10.0} if url.lower().startswith("postgres") else {}
     try:
-        open_store(url).close()
+        open_store(url, **options).close()
     except ImportError as exc:
         return f"the store {shown_url(url)} needs {exc.name}: pip install 'banditkit[postgres]'"
     except Exception as exc:  # the driver's errors (psycopg.OperationalError, sqlite3, OSError)
-        return f"cannot open the store {shown_url(url)}: {exc}"
+        text = str(exc).replace(url, shown_url(url))  # never print the password
+        return text if shown_url(url) in text else f"cannot open the store {shown_url(url)}: {text}"
     return None
 
 
@@ -96,10 +100,25 @@ def banner(settings: ServeSettings) -> str:
         if settings.token
         else "no token: listening on the loopback only, any local process may write"
     )
+    where = f"http://{host}:{settings.port}" if settings.port else f"{host}, a free port"
     return (
-        f"banditkit serve: http://{host}:{settings.port} (dashboard at /), store "
+        f"banditkit serve: {where} (dashboard at /), store "
         f"{shown_url(settings.store)}, {workers}; {writes}"
     )
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, with banditkit's own lines (slow calls, store trouble) printed
+    the same way as uvicorn's."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["banditkit"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def run(settings: ServeSettings) -> None:
@@ -110,6 +129,7 @@ def run(settings: ServeSettings) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level),
         # One log line per request costs more than a batched decision: only when debugging.
         "access_log": settings.log_level == "debug",
         "timeout_graceful_shutdown": 30,

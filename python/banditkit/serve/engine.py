@@ -17,10 +17,9 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import numpy as np
-
 import banditkit
 from banditkit.serve import checks, payloads
+from banditkit.serve import rewards as rewards_mod
 from banditkit.serve.errors import (
     ExperimentExists,
     ExperimentNotFound,
@@ -39,7 +38,17 @@ Observer = Callable[[str, str, float], None]  # observe(kind, operation, seconds
 
 
 class Engine:
-    """Experiments (one model each) served from the store at `store_url`."""
+    """Experiments (one model each) served from the store at `store_url`.
+
+    `snapshot_every_events` / `snapshot_every_seconds`: when an experiment's state is saved
+    (with the seq it includes) so that a start replays little; `close()` saves too.
+    `poll_interval`: seconds between reads of the log (other servers' events, experiments
+    created elsewhere). `keep_snapshots`: versions kept per experiment. `seed`: reproducible
+    decisions (a generator per experiment from (seed, name)); None: from the OS.
+    `observe(kind, operation, seconds)`: called with the duration of each model ("decide",
+    "apply", "snapshot", "replay", "win_probabilities") and store ("append", "read_events",
+    "find_events", "put_snapshot", "load") operation, from whichever thread ran it.
+    """
 
     def __init__(
         self,
@@ -60,6 +69,7 @@ class Engine:
         self.seed = seed
         self._observe = observe
         self._experiments: dict[str, Experiment] = {}
+        self._unservable: set[str] = set()  # names in the store this engine cannot load
         self._lock = threading.Lock()  # guards the dict, never held during I/O
         self._store: Store | None = None
         self._writer: EventWriter | None = None
@@ -290,75 +300,16 @@ class Engine:
         "reward:<event_id>", so a retried one counts once."""
         exp = self._get(name)
         rewards = checks.check_list(rewards, "rewards")
-        found = self._decisions_of(exp, rewards)
-        batch = uuid.uuid4().hex  # groups this request's rewards for apply
-        now = time.time()
-        events = []
-        for i, item in enumerate(rewards):
-            field = f"rewards[{i}]"
-            if not isinstance(item, dict):
-                raise InvalidInput("a reward is an object", field=field)
-            value = checks.check_reward_value(item.get("reward"), f"{field}.reward")
-            if why := exp.policy.check_reward(value):
-                raise InvalidInput(why, field=f"{field}.reward")
-            event_id = checks.optional_str(item.get("event_id"), f"{field}.event_id")
-            client_id = checks.optional_str(item.get("id"), f"{field}.id")
-            arm = item.get("arm")
-            fragment = ""  # the context, as JSON to splice into the payload
-            if event_id is not None:
-                decision = found.get(event_id)
-                if decision is None:
-                    raise InvalidInput(f"unknown event_id {event_id!r}", f"{field}.event_id")
-                k, fragment = decision
-                if arm is not None and exp.arm_index.get(arm) != k:
-                    raise InvalidInput(
-                        f"arm {arm!r} is not the arm of decision {event_id!r} "
-                        f"({exp.arms[k]!r}): send one of event_id and arm",
-                        field=f"{field}.arm",
-                    )
-            elif arm is None:
-                raise InvalidInput("a reward needs an event_id or an arm", field=field)
-            else:
-                k = exp.arm_index.get(arm) if checks.is_arm(arm) else None
-                if k is None:
-                    raise InvalidInput(f"unknown arm {arm!r}", field=f"{field}.arm")
-            if not fragment and item.get("context") is not None:
-                values, text = checks.context_text(
-                    item["context"], exp.n_features, f"{field}.context"
-                )
-                fragment = (
-                    payloads.text_fragment(text)
-                    if exp.n_features is None
-                    else payloads.row_fragment(np.array(values))
-                )
-            if not fragment and exp.n_features is not None:
-                raise InvalidInput(
-                    f"context is required ({exp.n_features} numbers) for {exp.policy.name}",
-                    field=f"{field}.context",
-                )
-            if event_id is not None:
-                store_id = "reward:" + event_id
-            else:
-                store_id = client_id or f"{self._prefix}r{next(self._counter)}"
-            payload = payloads.reward_payload(exp.arm_json[k], fragment, event_id, batch, value)
-            events.append(EventRow(store_id, "reward", now, payload))
+        found = self._decisions_of(exp, rewards)  # before any check: one store read at most
+        events = rewards_mod.reward_rows(exp, rewards, found, self._new_id)
         self._append(name, events)
-        self._catch_up(exp)
+        self._catch_up(exp, committed=time.monotonic())
         return len(events)
 
     def _decisions_of(self, exp: Experiment, rewards: list[Any]) -> dict[str, tuple[int, str]]:
         """The decisions (arm index, context fragment) the rewards refer to: from the recent
-        cache, else from the store."""
-        found: dict[str, tuple[int, str]] = {}
-        missing: list[str] = []
-        for item in rewards:
-            eid = item.get("event_id") if isinstance(item, dict) else None
-            if isinstance(eid, str) and eid not in found:
-                hit = exp.recall(eid)
-                if hit is None:
-                    missing.append(eid)
-                else:
-                    found[eid] = hit
+        cache, else from the store (one read)."""
+        found, missing = rewards_mod.recalled(exp, rewards)
         if missing:
             # A decision of another server: its batch event ("batch/i"), or a single one.
             wanted = set(missing) | {m.rpartition("/")[0] for m in missing if "/" in m}
@@ -370,12 +321,11 @@ class Engine:
             except Exception as exc:
                 raise Unavailable(f"cannot read the decisions: {exc}") from exc
             self._timed("store", "find_events", t0)
-            for eid in missing:
-                one = payloads.decision_in(events, eid)
-                k = None if one is None else exp.arm_index.get(one[0])
-                if k is not None:
-                    found[eid] = (k, one[1])
+            rewards_mod.resolve(exp, events, missing, found)
         return found
+
+    def _new_id(self) -> str:
+        return f"{self._prefix}r{next(self._counter)}"
 
     # --- timeline ---
 
@@ -411,8 +361,14 @@ class Engine:
         """Apply the log's events after the experiment's applied seq."""
         self._catch_up(self._get(name))
 
-    def _catch_up(self, exp: Experiment) -> int:
+    def _catch_up(self, exp: Experiment, committed: float | None = None) -> int:
+        """Apply the new events. With `committed` (when the caller's events were committed):
+        a catch-up that began reading after that has applied them, so concurrent writers
+        share one read instead of queueing for one each."""
         with exp.apply_lock:
+            if committed is not None and exp.read_started > committed:
+                return 0
+            started = time.monotonic()
             t0 = time.perf_counter()
             try:
                 rows = self._ready_store().log_rows(exp.name, exp.applied_seq)
@@ -421,11 +377,12 @@ class Engine:
             except Exception as exc:
                 raise Unavailable(f"cannot read the event log: {exc}") from exc
             self._timed("store", "read_events", t0)
-            if not rows:
-                return 0
-            t0 = time.perf_counter()
-            applied = exp.apply_rows(rows)
-            self._timed("model", "apply", t0)
+            applied = 0
+            if rows:
+                t0 = time.perf_counter()
+                applied = exp.apply_rows(rows)
+                self._timed("model", "apply", t0)
+            exp.read_started = started  # only once what it read is applied
             return applied
 
     def _load(self, name: str) -> Experiment | None:
@@ -448,8 +405,11 @@ class Engine:
         except ModelNotFound:
             return None
         except Exception as exc:  # noqa: BLE001 - one unreadable experiment must not stop the rest
-            log.error("cannot serve %r: %s", name, exc)
+            if name not in self._unservable:  # the poller retries: say it once
+                self._unservable.add(name)
+                log.error("cannot serve %r: %s", name, exc)
             return None
+        self._unservable.discard(name)
         self._timed("store", "load", t0)
         t0 = time.perf_counter()
         self._catch_up(exp)
@@ -521,8 +481,10 @@ class Engine:
     def _get(self, name: str) -> Experiment:
         exp = self._experiments.get(name)
         if exp is None:
-            if not isinstance(name, str):
-                raise ExperimentNotFound(f"no experiment named {name!r}")
+            try:
+                checks.check_name(name)
+            except InvalidInput:
+                raise ExperimentNotFound(f"no experiment named {name!r}") from None
             # Created by another server since the last poll?
             exp = self._load(name) if self._started and not self._closed else None
             if exp is None:

@@ -69,6 +69,7 @@ class Experiment:
         self.recent_size = 0  # decisions in `recent`
         info = info or {}
         self.applied_seq = seq
+        self.read_started = 0.0  # time.monotonic() when the last catch-up began reading
         self.snapshot_seq = seq
         self.snapshot_time = time.monotonic()
         self.decisions = int(info.get("decisions", 0))

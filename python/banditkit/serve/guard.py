@@ -48,7 +48,7 @@ class RequestGuard:
         self.app = app
         self.metrics = metrics
         self.max_body = settings.max_body_bytes
-        self.token = settings.token.encode() if settings.token else None
+        self.token = settings.token.encode("utf-8") if settings.token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -118,9 +118,11 @@ class RequestGuard:
         if value is None:
             return False
         scheme, _, credentials = value.partition(" ")
-        # compare_digest: the time taken does not tell how much of a guess was right.
+        # Headers arrive as bytes, decoded as latin-1 above: encoding back gives the bytes the
+        # client sent (a UTF-8 token compares as UTF-8). compare_digest: the time taken does not
+        # tell how much of a guess was right.
         return scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode(), self.token or b""
+            credentials.strip().encode("latin-1"), self.token or b""
         )
 
     async def _too_large(self, send: Send) -> None:

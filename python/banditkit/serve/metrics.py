@@ -16,13 +16,21 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 log = logging.getLogger("banditkit.serve")
 
 WINDOW = 10_000
+SLOW_LOG_INTERVAL = 5.0  # seconds between two "slow" log lines of one operation
 # From 100 µs (one decision in a batch) to 10 s (a store that hangs).
 BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -95,6 +103,10 @@ class ServeMetrics:
         self.started = time.time()
         self.thresholds_ms = {"recommend": slow_recommend_ms, "update": slow_update_ms}
         self.registry = CollectorRegistry()
+        # The process's CPU, memory and file descriptors, and the interpreter's GC, as the
+        # default registry would report them.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.requests = Counter(
             "banditkit_requests",
             "HTTP requests by endpoint, method and status",
@@ -124,6 +136,8 @@ class ServeMetrics:
         self._windows: dict[str, LatencyWindow] = {}
         self._windows_lock = threading.Lock()
         self._slow_total = 0
+        self._slow_pending: dict[str, list[Any]] = {}  # operation -> [count, slowest seconds]
+        self._slow_logged: dict[str, float] = {}
 
     def _window(self, key: str) -> LatencyWindow:
         window = self._windows.get(key)
@@ -150,13 +164,26 @@ class ServeMetrics:
         if operation is None or seconds * 1e3 <= self.thresholds_ms[operation]:
             return
         self.slow.labels(operation).inc()
+        now = time.monotonic()
         with self._windows_lock:
             self._slow_total += 1
+            pending = self._slow_pending.setdefault(operation, [0, 0.0])
+            pending[0] += 1
+            pending[1] = max(pending[1], seconds)
+            # At most one line per operation per interval: an overloaded server must not also
+            # flood its log; the counter above still counts every slow call.
+            if now - self._slow_logged.get(operation, -SLOW_LOG_INTERVAL) < SLOW_LOG_INTERVAL:
+                return
+            count, worst = pending
+            self._slow_pending[operation] = [0, 0.0]
+            self._slow_logged[operation] = now
         log.warning(
-            "slow %s: %.1f ms (threshold %.0f ms)",
+            "slow %s: %d call%s over %.0f ms (slowest %.1f ms)",
             operation,
-            seconds * 1e3,
+            count,
+            "" if count == 1 else "s",
             self.thresholds_ms[operation],
+            worst * 1e3,
         )
 
     def watch_experiments(self, describe_all: Callable[[], list[Mapping[str, Any]]]) -> None:

@@ -57,11 +57,17 @@ class LinTSParams(_ContextualParams):
     v: float = Field(1.0, gt=0)
 
 
-def _draw(probs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n independent draws of an index from the categorical distribution `probs`."""
+def _cdf(probs: np.ndarray) -> np.ndarray:
+    """The cumulative sums of normalised `probs`, ending at +inf so that a uniform draw in
+    [0, 1) always lands on an index (whatever the rounding of the sums)."""
     cdf = np.cumsum(probs)
-    idx = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right")
-    return np.minimum(idx, len(probs) - 1)
+    cdf[-1] = np.inf
+    return cdf
+
+
+def _draw(cdf: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n independent draws of an index from the categorical distribution of `cdf`."""
+    return cdf.searchsorted(rng.random(n), side="right")
 
 
 def _groups(candidates: list[Candidates]) -> dict[Candidates, list[int]]:
@@ -141,7 +147,8 @@ class _Thompson(Policy):
 
     def _probs(
         self, model: Any, arms: list[Hashable], cand: Candidates, cache: Cache
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(arm indices, their win probabilities, the cdf), computed once per model state."""
         key = ("p", cand)
         hit = cache.get(key)
         if hit is None:
@@ -149,27 +156,26 @@ class _Thompson(Policy):
             p = np.asarray(self.probabilities(model, arms, tuple(idx.tolist())), dtype=float)
             p = np.clip(p, 0.0, None)
             p = p / p.sum() if p.sum() > 0 else np.full(len(idx), 1.0 / len(idx))
-            hit = cache[key] = (idx, p)
+            hit = cache[key] = (idx, p, _cdf(p))
         return hit
 
     def decide(self, model, arms, contexts, candidates, rng, cache):
         n = len(candidates)
         if candidates.count(None) == n:  # the usual batch: every arm a candidate
-            idx, p = self._probs(model, arms, None, cache)
-            k = _draw(p, n, rng)
+            idx, p, cdf = self._probs(model, arms, None, cache)
+            k = _draw(cdf, n, rng)
             return idx[k], p[k]
         chosen = np.empty(n, dtype=np.int64)
         props = np.empty(n, dtype=float)
         for cand, where in _groups(candidates).items():
-            idx, p = self._probs(model, arms, cand, cache)
-            k = _draw(p, len(where), rng)
+            idx, p, cdf = self._probs(model, arms, cand, cache)
+            k = _draw(cdf, len(where), rng)
             chosen[where] = idx[k]
             props[where] = p[k]
         return chosen, props
 
     def win_probabilities(self, model, arms, cache):
-        idx, p = self._probs(model, arms, None, cache)
-        return p.tolist()
+        return self._probs(model, arms, None, cache)[1].tolist()
 
     @staticmethod
     def _by_arm(arms: list[Hashable], rewards: np.ndarray) -> dict[Hashable, list[float]]:

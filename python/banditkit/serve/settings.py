@@ -45,7 +45,10 @@ class ServeSettings(BaseModel):
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the store")
     # repr=False keeps the token out of logs and tracebacks that print the settings.
     token: str | None = Field(
-        None, repr=False, description="bearer token that writes (POST, DELETE) must carry"
+        None,
+        min_length=1,
+        repr=False,
+        description="bearer token that writes (POST, DELETE) must carry",
     )
     threads: int = Field(8, ge=1, le=256, description="threads running model and store work")
     max_body_bytes: int = Field(

@@ -30,22 +30,26 @@ class EventWriter:
         self.observe = observe
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
+        self._gate = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="banditkit-writer", daemon=True)
         self._thread.start()
 
     def append(self, name: str, rows: list[EventRow]) -> None:
-        if self._closed:
-            raise Unavailable("the server is shutting down")
         done: Future[None] = Future()
-        self._queue.put((name, rows, done))
+        with self._gate:  # nothing can be queued behind the stop mark, to wait forever
+            if self._closed:
+                raise Unavailable("the server is shutting down")
+            self._queue.put((name, rows, done))
         done.result()  # blocks without the GIL; re-raises the batch's error
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
-        if not self._closed:
+        with self._gate:
+            if self._closed:
+                return
             self._closed = True
             self._queue.put(_STOP)
-            self._thread.join()
+        self._thread.join()
 
     def _run(self) -> None:
         stop = False

@@ -65,11 +65,14 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(
         3,
-        "snapshots: the event seq a model version includes, and the server's info about it",
+        "snapshots (the event seq a model version includes); events indexed by (name, seq)",
         (
             "CREATE TABLE bk_snapshots ("
             "name TEXT NOT NULL, version {bigint} NOT NULL, seq {bigint} NOT NULL, "
             "info TEXT NOT NULL, PRIMARY KEY (name, version))",
+            # A server reads the tail of a name's log (seq > applied) every poll: without
+            # this index that read finds every event of the name and sorts them.
+            "CREATE INDEX bk_events_name_seq ON bk_events (name, seq)",
         ),
     ),
 ]

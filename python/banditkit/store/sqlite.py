@@ -206,7 +206,7 @@ class SQLiteStore(Store):
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, event_id, kind, time, payload FROM bk_events "
-                "WHERE +name = ? AND seq > ? ORDER BY seq LIMIT ?",  # a seq range (see _log_rows)
+                "WHERE name = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (name, after, -1 if limit is None else limit),
             ).fetchall()
         return [from_row(*r) for r in rows]
@@ -224,11 +224,9 @@ class SQLiteStore(Store):
     def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]:
         columns = log_columns(decisions, "json_array_length(payload, '$.propensities')")
         with self._lock:
-            # `+name`: scan the rowid (seq) range after `after` instead of every event of
-            # the name through the (name, event_id) index (a tail read stays O(new events)).
             rows = self._conn.execute(
                 f"SELECT seq, kind, time, {columns} FROM bk_events "
-                "WHERE +name = ? AND seq > ? ORDER BY seq",
+                "WHERE name = ? AND seq > ? ORDER BY seq",
                 (name, after),
             ).fetchall()
         return [LogRow(*r) for r in rows]
