@@ -141,6 +141,7 @@ class _Run:
         self.rewards_path = f"/v1/experiments/{name}/rewards"
         self.policy = str(info.get("policy", ""))
         self.arms = [a["arm"] for a in info.get("arms", [])]
+        self.arm_index = {arm: i for i, arm in enumerate(self.arms)}
         self.bodies = request_bodies(cfg, self.policy, n_features(info, cfg))
         self.budget = cfg.max_requests if cfg.max_requests is not None else math.inf
         self.recommend = Endpoint()
@@ -161,7 +162,7 @@ class _Run:
 
     def reward_value(self, arm: Any, rng: random.Random) -> float:
         # Arms differ a little so that a learning policy has something to learn.
-        i = self.arms.index(arm) if arm in self.arms else 0
+        i = self.arm_index.get(arm, 0)
         if self.policy in BINARY_REWARD:
             return 1.0 if rng.random() < 0.02 + 0.01 * i else 0.0
         return round(rng.gauss(1.0 + 0.1 * i, 0.5), 4)
@@ -187,8 +188,13 @@ class _Run:
         if resp.status_code != 200:
             endpoint.error(f"HTTP {resp.status_code}", _error_message(resp))
             return None
+        try:
+            reply = resp.json()
+        except ValueError:
+            endpoint.error("bad JSON", resp.text[:200])
+            return None
         endpoint.latencies.append(elapsed)
-        return resp.json()
+        return reply
 
     async def worker(self, index: int) -> None:
         rng = random.Random(self.cfg.seed * 100_003 + index)
