@@ -236,6 +236,8 @@ BAD_RECOMMEND = [
         "requests[1].context",
     ),
     ("u", [{"id": "1", "context": [1, 2, "x"]}], "requests[0].context"),
+    ("u", [{"id": "1", "context": [1, 2, 10**400]}], "requests[0].context"),
+    ("t", [{"id": "1", "context": [10**400]}], "requests[0].context"),
 ]
 BAD_REWARD = [
     ("t", [], "rewards"),
@@ -244,8 +246,12 @@ BAD_REWARD = [
     ("t", [{"arm": "a", "reward": 1}, {"arm": "zz", "reward": 1}], "rewards[1].arm"),
     ("t", [{"arm": "a", "reward": 1}, {"arm": "a", "reward": 0.5}], "rewards[1].reward"),
     ("t", [{"arm": "a", "reward": float("inf")}], "rewards[0].reward"),
+    ("t", [{"arm": "a", "reward": 10**400}], "rewards[0].reward"),
     ("t", [{"event_id": "DECISION", "arm": "OTHER", "reward": 1}], "rewards[0].arm"),
     ("u", [{"arm": "a", "reward": 1}], "rewards[0].context"),
+    ("t", [{"event_id": "DECISION", "arm": ["a"], "reward": 1}], "rewards[0].arm"),
+    ("t", [{"arm": ["a"], "reward": 1}], "rewards[0].arm"),
+    ("t", [{"event_id": ["x"], "reward": 1}], "rewards[0].event_id"),
     ("u", [{"arm": "a", "reward": 1, "context": [1, 2]}], "rewards[0].context"),
 ]
 
@@ -271,6 +277,8 @@ def test_bad_input_names_its_field_and_logs_nothing(store_url: str) -> None:
                 eng.reward(name, items)
             assert err.value.field == field, (items, err.value)
         assert "67" not in str(err.value)
+        with pytest.raises(ExperimentNotFound):
+            eng.describe(["unhashable"])
         with pytest.raises(ExperimentNotFound) as missing:
             eng.recommend("nope", [{"id": "1"}])
         assert missing.value.field == "name" and missing.value.status == 404
@@ -283,6 +291,9 @@ def test_bad_input_names_its_field_and_logs_nothing(store_url: str) -> None:
             ("v", "tspar", [], {}, "arms", InvalidInput),
             ("v", "linucb", ARMS, {"n_features": 0}, "params.n_features", InvalidInput),
             ("", "tspar", ARMS, {}, "name", InvalidInput),
+            ("v", ["tspar"], ARMS, {}, "policy", InvalidInput),
+            ("v", "tspar", [["a"]], {}, "arms[0]", InvalidInput),
+            ("v", "linear", ARMS, [1], "params", InvalidInput),
         ]:
             with pytest.raises(error) as err:
                 eng.create(name, policy, arms, params)
@@ -367,9 +378,11 @@ def test_a_reward_the_model_refuses_is_skipped_everywhere(store_url: str) -> Non
         # one the model refuses is skipped, the same way on every server.
         e1.reward("o", [{"arm": "a", "reward": 1.7e308}, {"arm": "a", "reward": 1.7e308}])
         e1.reward("o", [{"arm": "b", "reward": 2.0}])
+        # An event someone else logged that the experiment cannot use: skipped too.
+        e1._store.append_events("o", [{"id": "u1", "kind": "reward", "reward": 1, "arm": "zz"}])
         for eng in (e1, e2):
             desc = eng.describe("o")
-            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 1
+            assert desc["rewards"] == 2 and desc["skipped_rewards"] == 2
             assert [a["count"] for a in desc["arms"]] == [1, 1, 0]
         assert state(e1, "o") == state(e2, "o")
     finally:
@@ -437,3 +450,43 @@ def test_a_seed_makes_decisions_reproducible(tmp_path) -> None:
             eng.reward("r", [{"arm": "b", "reward": 1}])
             answers.append([r["arm"] for r in eng.recommend("r", [{"id": "1"}] * 50)])
     assert answers[0] == answers[1] and len(set(answers[0])) > 1
+
+
+def test_a_store_failure_is_unavailable_and_acknowledges_nothing(tmp_path) -> None:
+    from banditkit.serve.errors import Unavailable
+
+    with engine(f"sqlite:///{tmp_path / 's.db'}") as eng:
+        eng.create("f", "tspar", ARMS, {})
+        (d,) = eng.recommend("f", [{"id": "1"}])
+        writer_store = eng._writer.store
+        real = writer_store.append_rows
+
+        def broken(name: str, rows: list) -> int:
+            raise OSError("disk I/O error")
+
+        writer_store.append_rows = broken
+        for call in (
+            lambda: eng.recommend("f", [{"id": "2"}]),
+            lambda: eng.reward("f", [{"event_id": d["event_id"], "reward": 1}]),
+        ):
+            with pytest.raises(Unavailable) as err:
+                call()
+            assert err.value.status == 503
+        writer_store.append_rows = real
+        desc = eng.describe("f")
+        assert (desc["decisions"], desc["rewards"]) == (1, 0)
+        assert eng.reward("f", [{"event_id": d["event_id"], "reward": 1}]) == 1  # it recovers
+        assert eng.describe("f")["rewards"] == 1
+
+
+def test_a_recreated_experiment_ignores_the_old_log(store_url: str) -> None:
+    with engine(store_url) as eng:
+        eng.create("r", "tspar", ARMS, {})
+        eng.reward("r", [{"arm": "a", "reward": 1}])
+        eng.delete("r")
+        # A stale server still logs for the old experiment after the delete...
+        eng._store.append_events("r", [{"id": "late", "kind": "reward", "reward": 1, "arm": "a"}])
+        eng.create("r", "tspar", ARMS, {})
+        desc = eng.describe("r")  # ...the new experiment starts empty all the same
+        assert (desc["rewards"], desc["version"]) == (0, 1)
+        assert eng._store.last_seq("r") > 0

@@ -54,7 +54,7 @@ def context_text(ctx: object, n_features: int | None, field: str) -> tuple[list[
         raise InvalidInput(f"context must have {n_features} numbers, got {len(ctx)}", field)
     try:
         values = [float(x) for x in ctx if not isinstance(x, (bool, str, bytes))]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float
         values = []
     if len(values) != len(ctx) or not all(map(math.isfinite, values)):
         raise InvalidInput("context must be a list of finite numbers", field=field)
@@ -69,7 +69,7 @@ def contexts_matrix(contexts: list[Any], n_features: int, policy: str) -> np.nda
         matrix = np.array(contexts, dtype=float)
         if matrix.shape == (len(contexts), n_features) and np.isfinite(matrix).all():
             return matrix
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond float
         pass
     for i, ctx in enumerate(contexts):
         field = f"requests[{i}].context"
@@ -100,7 +100,10 @@ def candidate_set(
 def check_reward_value(value: object, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"reward must be a number, got {value!r}", field=field)
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
     if not math.isfinite(out):
         raise InvalidInput("reward must be finite", field=field)
     return out

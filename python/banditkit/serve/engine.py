@@ -160,7 +160,7 @@ class Engine:
     def create(self, name: str, policy: str, arms: list[str | int], params: dict) -> dict:
         """Create an experiment; returns `describe(name)`. ExperimentExists / InvalidInput."""
         checks.check_name(name)
-        if policy not in POLICIES:
+        if not isinstance(policy, str) or policy not in POLICIES:
             raise InvalidInput(
                 f"unknown policy {policy!r}: one of {', '.join(POLICIES)}", field="policy"
             )
@@ -173,12 +173,16 @@ class Engine:
             model = adapter.create(arm_list, parsed)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"{policy}: {exc}", field="params") from None
-        exp = Experiment(name, adapter, parsed, arm_list, model, make_rng(self.seed, name))
         t0 = time.perf_counter()
         try:
-            self._ready_store().put_snapshot(
-                name, model.to_bytes(), 0, exp.info(), expected_version=0
+            store = self._ready_store()
+            # Events a stale server logged for an earlier experiment of this name (deleted
+            # since) are before this seq: the new experiment never replays them.
+            seq = store.last_seq(name)
+            exp = Experiment(
+                name, adapter, parsed, arm_list, model, make_rng(self.seed, name), None, seq
             )
+            store.put_snapshot(name, model.to_bytes(), seq, exp.info(), expected_version=0)
         except VersionConflict:
             raise ExperimentExists(f"experiment {name!r} already exists") from None
         except ServeError:
@@ -479,7 +483,7 @@ class Engine:
     # --- helpers ---
 
     def _get(self, name: str) -> Experiment:
-        exp = self._experiments.get(name)
+        exp = self._experiments.get(name) if isinstance(name, str) else None
         if exp is None:
             try:
                 checks.check_name(name)

@@ -130,22 +130,23 @@ class Experiment:
     def apply_rows(self, rows: list[LogRow]) -> int:
         """Apply events in seq order: count decisions, apply rewards in groups (a maximal run
         of consecutive rewards of one request batch). Returns how many rewards were applied."""
+        # Decode the rewards before taking the model lock: decisions need not wait for it.
+        parsed = [None if row.kind != "reward" else self._parse(row) for row in rows]
         applied = 0
         group: list[tuple[int, float, Any, float]] = []
         batch: object = None
         with self.lock:
-            for row in rows:
-                second = int(row.time)
+            for row, item in zip(rows, parsed, strict=True):
                 if row.kind != "reward":  # "decisions" (a request's batch) or "decision"
                     applied += self._flush(group)
                     group, batch = [], None
                     self.decisions += row.count
-                    self._tick(second, 0, row.count)
+                    self._tick(int(row.time), 0, row.count)
                     continue
-                parsed = self._parse(row)
-                if parsed is None:
+                if item is None:  # an event this experiment cannot use (logged in _parse)
+                    self.skipped += 1
                     continue
-                arm, reward, context, this_batch = parsed
+                arm, reward, context, this_batch = item
                 if group and (this_batch is None or this_batch != batch):
                     applied += self._flush(group)
                     group = []
@@ -167,9 +168,7 @@ class Experiment:
                 raise ValueError("no context of the right length")
             batch = (data.get("meta") or {}).get("batch")
         except (KeyError, ValueError, TypeError) as exc:
-            # An event logged by someone else that this experiment cannot use.
             log.warning("%s: skipping event seq %d: %r", self.name, row.seq, exc)
-            self.skipped += 1
             return None
         return arm, reward, context, batch
 

@@ -311,7 +311,9 @@ class LinTSPolicy(_Contextual):
     def decide(self, model, arms, contexts, candidates, rng, cache):
         theta, a_inv = self._posterior(model, arms, cache)
         means = contexts @ theta.T
-        var = np.einsum("nd,kde,ne->nk", contexts, a_inv, contexts, optimize=True)
+        # x' A_k^-1 x for every (row, arm): one batched matrix product (BLAS), then row sums.
+        xa = np.matmul(contexts[None, :, :], a_inv)  # (arms, rows, d)
+        var = np.einsum("knd,nd->nk", xa, contexts)
         sds = model.v * np.sqrt(np.maximum(var, 0.0))
         n = len(contexts)
         chosen = np.empty(n, dtype=np.int64)

@@ -76,7 +76,7 @@ def reward_rows(
             if decision is None:
                 raise InvalidInput(f"unknown event_id {event_id!r}", f"{field}.event_id")
             k, fragment = decision
-            if arm is not None and exp.arm_index.get(arm) != k:
+            if arm is not None and (not checks.is_arm(arm) or exp.arm_index.get(arm) != k):
                 raise InvalidInput(
                     f"arm {arm!r} is not the arm of decision {event_id!r} "
                     f"({exp.arms[k]!r}): send one of event_id and arm",

@@ -262,6 +262,10 @@ class Store(ABC):
         check_version(after, "after", 0)
         return self._log_rows(name, after, decisions)
 
+    def last_seq(self, name: str) -> int:
+        """The seq of the latest event of `name` (0 if its log is empty)."""
+        return self._last_seq(check_name(name))
+
     def count_events(self, name: str) -> int:
         """How many events the log of `name` holds."""
         return self._count_events(check_name(name))
@@ -342,6 +346,9 @@ class Store(ABC):
 
     @abstractmethod
     def _log_rows(self, name: str, after: int, decisions: bool) -> list[LogRow]: ...
+
+    @abstractmethod
+    def _last_seq(self, name: str) -> int: ...
 
     @abstractmethod
     def _get(self, name: str, version: int | None) -> bytes: ...

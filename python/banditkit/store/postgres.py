@@ -250,6 +250,10 @@ class PostgresStore(Store):
         )
         return [LogRow(int(q), k, float(t), p, int(n)) for q, k, t, p, n in rows]
 
+    def _last_seq(self, name: str) -> int:
+        rows = self._query("SELECT max(seq) FROM bk_events WHERE name = %s", (name,))
+        return int(rows[0][0] or 0)
+
     def _count_events(self, name: str) -> int:
         return int(self._query("SELECT count(*) FROM bk_events WHERE name = %s", (name,))[0][0])
 

@@ -231,6 +231,11 @@ class SQLiteStore(Store):
             ).fetchall()
         return [LogRow(*r) for r in rows]
 
+    def _last_seq(self, name: str) -> int:
+        with self._lock:
+            sql = "SELECT max(seq) FROM bk_events WHERE name = ?"
+            return int(self._conn.execute(sql, (name,)).fetchone()[0] or 0)
+
     def _count_events(self, name: str) -> int:
         with self._lock:
             sql = "SELECT count(*) FROM bk_events WHERE name = ?"

@@ -115,7 +115,7 @@
     );
     const rows = experiment.arms.map((arm) => {
       const rate = arm.count > 0 ? arm.reward_sum / arm.count : null;
-      const last = contextual ? shares.values.get(arm.arm) : arm.win_probability;
+      const shown = contextual ? shares.values.get(arm.arm) : arm.win_probability;
       return el(
         "tr",
         {
@@ -134,7 +134,7 @@
         el("td", {
           class: "num",
           "data-field": contextual ? "share" : "win_probability",
-          text: last === null || last === undefined ? "–" : percent(last),
+          text: shown === null || shown === undefined ? "–" : percent(shown),
         }),
       );
     });
