@@ -231,6 +231,20 @@ def test_bench_rows_and_targets(monkeypatch, capsys):
     assert "[serve] " in capsys.readouterr().err
 
 
+def test_serve_rows_stay_out_of_the_rust_speedup_plot():
+    from banditkit.bench.plot import speedups
+
+    case = "d=67, 10 arms, 100 contexts/request"
+    rows = [
+        {"group": "serve.linucb", "case": case, "impl": "http", "median_s": 0.05, "per": 100.0},
+        {"group": "serve.linucb", "case": case, "impl": "in-process select", "median_s": 0.003},
+        {"group": "g", "case": "c", "impl": "python", "median_s": 0.02},
+        {"group": "g", "case": "c", "impl": "rust", "median_s": 0.001},
+    ]  # fmt: skip
+    assert [(label, name) for label, name, *_ in speedups(rows)] == [("g | c", "python")]
+    assert "16.7x (in-process select)" in report.table(rows)
+
+
 def test_report_checks_rates_per_unit_and_latency_targets():
     case = "10 arms, 32 clients, 100 decisions/request"
     rows = [
