@@ -1,6 +1,6 @@
 """The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning),
-`banditkit store` (look into a model store, move models between stores) and `banditkit serve`
-(experiments over HTTP)."""
+`banditkit store` (look into a model store, move models between stores), `banditkit serve`
+(experiments over HTTP) and `banditkit loadtest` (load a running `banditkit serve`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from banditkit.simulate.runner import Config, TaskResult
 
-BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual", "store")
+BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual", "store", "serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -322,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.serve.cli import add_parser as add_serve_parser
 
     add_serve_parser(sub)
+    from banditkit.serve.loadtest import add_parser as add_loadtest_parser
+
+    add_loadtest_parser(sub, _Parser)
     return parser
 
 

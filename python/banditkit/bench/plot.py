@@ -13,7 +13,9 @@ def speedups(rows: list[Row]) -> list[tuple[str, str, str, float, float | None]]
     bars = []
     for (group, case), impls in grouped(rows).items():
         ref = _reference_impl(impls)
-        if ref is None:
+        # Rust's speedups only: the serve rows' reference (in-process select) is the cost of
+        # the service, not a backend to plot.
+        if ref is None or not ref.startswith("rust"):
             continue
         for name in impls:
             if name == ref:

@@ -177,7 +177,8 @@ TARGETS = [
 
 
 class RateTarget(NamedTuple):
-    """`impl` must make at least `per_second` calls per second on (group, case)."""
+    """`impl` must do at least `per_second` units of work per second on (group, case): calls,
+    or the row's `per` units per call (decisions, for the serve rows)."""
 
     group: str
     case: str
@@ -195,6 +196,47 @@ RATE_TARGETS = [
     RateTarget(
         "contextual.update", "d=67", "rust", 200_000, "LinUCB select+update d=67 >= 200,000 UPS"
     ),
+    RateTarget(
+        "serve.tspar",
+        "10 arms, 32 clients, 100 decisions/request",
+        "http",
+        100_000,
+        "serve TSPar 10 arms, 32 clients, batches of 100 >= 100,000 decisions/s",
+    ),
+]
+
+
+class LatencyTarget(NamedTuple):
+    """The row (group, case, impl), a latency, must be at most `max_s` seconds."""
+
+    group: str
+    case: str
+    impl: str
+    max_s: float
+    label: str
+
+
+def _threshold_targets(case: str) -> list[LatencyTarget]:
+    """The seed's thresholds, checked on the server's own p99 under a serve scenario's load."""
+    return [
+        LatencyTarget("serve.thresholds", case, "recommend p99 (server)", 0.050,
+                      f"serve {case}: recommend p99 <= 50 ms (seed threshold)"),
+        LatencyTarget("serve.thresholds", case, "rewards p99 (server)", 0.020,
+                      f"serve {case}: rewards p99 <= 20 ms (seed threshold)"),
+    ]  # fmt: skip
+
+
+LATENCY_TARGETS = [
+    LatencyTarget(
+        "serve.latency",
+        "10 arms, 32 clients, 1 decision/request",
+        "recommend p99",
+        0.010,
+        "serve TSPar 10 arms, 32 clients, single decisions: recommend p99 < 10 ms",
+    ),
+    *_threshold_targets("10 arms, 32 clients, 1 decision/request"),
+    *_threshold_targets("10 arms, 32 clients, 100 decisions/request"),
+    *_threshold_targets("d=67, 10 arms, 100 contexts/request"),
 ]
 
 
@@ -234,15 +276,16 @@ def spread_note(r: Row) -> str:
 
 
 def _reference_impl(impls: dict[str, Row]) -> str | None:
-    for name in ("rust", "rust-exact", "rust-2-thread"):
+    for name in ("rust", "rust-exact", "rust-2-thread", "in-process select"):
         if name in impls:
             return name
     return None
 
 
 def table(rows: list[Row], markdown: bool = False) -> str:
-    """One line per (group, case, impl): median, ns per unit, and the reference impl's speedup."""
-    header = ["group", "case", "impl", "median", "ns/unit", "speedup of ref"]
+    """One line per (group, case, impl): median, ns per unit, the reference impl's speedup and
+    the row's note (e.g. the cores the serve rows' client and server used)."""
+    header = ["group", "case", "impl", "median", "ns/unit", "speedup of ref", "note"]
     lines: list[list[str]] = []
     for (group, case), impls in grouped(rows).items():
         ref = _reference_impl(impls)
@@ -254,7 +297,7 @@ def table(rows: list[Row], markdown: bool = False) -> str:
                 speed = f"{speedup(impls, name, ref):.1f}x ({ref})"
                 if note := spread_note(r):
                     speed += f"; {note}"
-            lines.append([group, case, name, fmt_time(r["median_s"]), ns, speed])
+            lines.append([group, case, name, fmt_time(r["median_s"]), ns, speed, r.get("note", "")])
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         out += ["| " + " | ".join(line) + " |" for line in lines]
@@ -282,7 +325,16 @@ def rate_results(rows: list[Row]) -> list[tuple[RateTarget, float | None]]:
     out = []
     for t in RATE_TARGETS:
         r = g.get((t.group, t.case), {}).get(t.impl)
-        out.append((t, None if r is None else 1.0 / r["median_s"]))
+        out.append((t, None if r is None else r.get("per", 1.0) / r["median_s"]))
+    return out
+
+
+def latency_results(rows: list[Row]) -> list[tuple[LatencyTarget, float | None]]:
+    g = grouped(rows)
+    out = []
+    for t in LATENCY_TARGETS:
+        r = g.get((t.group, t.case), {}).get(t.impl)
+        out.append((t, None if r is None else r["median_s"]))
     return out
 
 
@@ -301,6 +353,11 @@ def targets_table(rows: list[Row], markdown: bool = False) -> str:
             lines.append((rt.label, "-", "not measured"))
         else:
             lines.append((rt.label, f"{rate:,.0f}/s", "met" if rate >= rt.per_second else "MISSED"))
+    for lt, seconds in latency_results(rows):
+        if seconds is None:
+            lines.append((lt.label, "-", "not measured"))
+        else:
+            lines.append((lt.label, fmt_time(seconds), "met" if seconds <= lt.max_s else "MISSED"))
     if markdown:
         out = ["| target | measured | status |", "|---|---|---|"]
         return "\n".join(out + [f"| {a} | {b} | {c} |" for a, b, c in lines])
@@ -395,6 +452,10 @@ def markdown(rows: list[Row], command: str) -> str:
         "- Where the time of LinUCB's `select`/`update` goes, against the memory-bandwidth",
         "  bound of reading the arm matrices:",
         "  [docs/contextual-benchmarks.md](docs/contextual-benchmarks.md).",
+        "- `banditkit serve` under load (the `serve.*` rows): the load generator runs on the same",
+        "  2 cores as the server, and each row's note says how many cores each used; where a",
+        "  request's time goes:",
+        "  [docs/benchmarks.md](docs/benchmarks.md#serving-where-the-time-goes).",
         "",
     ]
     return "\n".join(parts)
