@@ -117,7 +117,7 @@ class BootstrapRidge(RegressorMixin, BaseEstimator):
         n_threads = None if self.n_jobs in (None, -1) else max(1, int(self.n_jobs))
         coef, intercept, coef_mean, intercept_mean = _backend.MODULE.ridge_ensemble_fit(
             np.ascontiguousarray(X),
-            np.ascontiguousarray(y),
+            np.ascontiguousarray(y, dtype=np.float64),
             float(self.alpha),
             bool(self.fit_intercept),
             int(self.n_estimators),

@@ -6,7 +6,7 @@
 //! `G_ij - g_i - g_j + c` free of cancellation when the features have large offsets.
 
 /// Four-accumulator dot product: the same order of operations on every thread count.
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -28,6 +28,7 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// In-place lower Cholesky of the m x m row-major matrix in `a` (lower triangle read and
 /// written); false if it is not positive definite.
+#[inline(always)]
 fn cholesky_in_place(a: &mut [f64], m: usize) -> bool {
     for i in 0..m {
         for j in 0..=i {
@@ -53,6 +54,7 @@ fn cholesky_in_place(a: &mut [f64], m: usize) -> bool {
 }
 
 /// Solves `L L^T z = r` in place, `L` from [`cholesky_in_place`].
+#[inline(always)]
 fn cholesky_solve(l: &[f64], m: usize, z: &mut [f64]) {
     for i in 0..m {
         z[i] = (z[i] - dot(&l[i * m..i * m + i], &z[..i])) / l[i * m + i];
@@ -156,7 +158,29 @@ impl Workspace {
 
 /// Fits the member whose weights are in `ws.counts`; the coefficients land in `ws.coef` and
 /// the intercept is returned. None if the system is not positive definite (overflow).
+///
+/// On x86-64 with AVX2 the same code is compiled a second time with AVX2 enabled and chosen at
+/// run time: wider vectors, the same operations in the same order (Rust never fuses a multiply
+/// and an add on its own), so both paths give the same bits.
 pub fn fit_member(s: &Shared<'_>, ws: &mut Workspace) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available on this CPU (checked just above).
+            return unsafe { fit_member_avx2(s, ws) };
+        }
+    }
+    fit_member_portable(s, ws)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fit_member_avx2(s: &Shared<'_>, ws: &mut Workspace) -> Option<f64> {
+    fit_member_portable(s, ws)
+}
+
+#[inline(always)]
+fn fit_member_portable(s: &Shared<'_>, ws: &mut Workspace) -> Option<f64> {
     ws.active.clear();
     ws.active.extend((0..s.n).filter(|&i| ws.counts[i] > 0.0));
     let total: f64 = ws.active.iter().map(|&i| ws.counts[i]).sum();
@@ -183,6 +207,7 @@ pub fn fit_member(s: &Shared<'_>, ws: &mut Workspace) -> Option<f64> {
 
 /// Dual form on the m active rows: K = S Gc S + alpha I, K a = S (y - ybar), then
 /// coef = sum_a u_a x_a with u = S a minus its weighted mean. Returns xbar . coef.
+#[inline(always)]
 fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64> {
     let (n, p, m) = (s.n, s.p, ws.active.len());
     let act = &ws.active;
@@ -207,8 +232,9 @@ fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64
     for (a, &i) in act.iter().enumerate() {
         let si = w[i].sqrt();
         let row = &s.gram[i * n..(i + 1) * n];
-        for (b, &j) in act[..=a].iter().enumerate() {
-            k[a * m + b] = si * w[j].sqrt() * (row[j] - g[a] - g[b] + c);
+        let (ga, krow) = (g[a], &mut k[a * m..a * m + a + 1]);
+        for ((kv, &j), &gb) in krow.iter_mut().zip(&act[..=a]).zip(&g[..=a]) {
+            *kv = si * w[j].sqrt() * (row[j] - ga - gb + c);
         }
         k[a * m + a] += s.alpha;
     }
@@ -252,6 +278,7 @@ fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64
 }
 
 /// Primal form: A = sum_a w_a r_a r_a^T + alpha I with r_a = x_a - xbar, A coef = sum w r (y - ybar).
+#[inline(always)]
 fn primal(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64> {
     let p = s.p;
     let act = &ws.active;
