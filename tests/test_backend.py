@@ -78,7 +78,14 @@ def test_unknown_backend_name_is_an_error():
 
 # Package-level helpers that are not backend names.
 PACKAGE_ONLY = {
-    "backend", "__version__", "dumps", "load", "loads", "save", "BootstrapRidge", "BootstrapTS"
+    "backend",
+    "__version__",
+    "dumps",
+    "load",
+    "loads",
+    "save",
+    "BootstrapRidge",
+    "BootstrapTS",
 }
 
 

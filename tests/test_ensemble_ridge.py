@@ -108,8 +108,11 @@ def test_interval_coverage_on_a_known_linear_model():
 # --- bad input: scikit-learn's errors, nothing half-fitted ---
 
 
-@pytest.mark.parametrize("bad", ["nan_x", "inf_x", "nan_y", "short_y", "alpha0", "alpha_neg",
-                                 "n_est0", "sampling", "dtype", "neg_weight", "weights_len"])  # fmt: skip
+BAD_FITS = ["nan_x", "inf_x", "nan_y", "short_y", "alpha0", "alpha_neg", "n_est0", "sampling",
+            "dtype", "neg_weight", "weights_len"]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_FITS)
 def test_bad_fit_input_is_refused_and_changes_nothing(bad):
     X, y = _data(12, 5, seed=6)
     est = BootstrapRidge(n_estimators=5, random_state=0).fit(X, y)

@@ -112,7 +112,5 @@ def test_check_estimator():
     # Every check that applies (dense regression input). The one expected failure is
     # scikit-learn's own for BaggingRegressor: weights change the random rows drawn, so a
     # weighted fit cannot equal a fit on repeated rows bit for bit.
-    xfail = {
-        "check_sample_weight_equivalence_on_dense_data": "weights change the bootstrap draws"
-    }
+    xfail = {"check_sample_weight_equivalence_on_dense_data": "weights change the bootstrap draws"}
     check_estimator(BootstrapRidge(n_estimators=8, random_state=0), expected_failed_checks=xfail)

@@ -61,7 +61,7 @@ def _state(ts):
 
 
 def _same(s, t):
-    return all(np.array_equal(a, b) for a, b in zip(s[:3], t[:3])) and s[3] == t[3]
+    return all(np.array_equal(a, b) for a, b in zip(s[:3], t[:3], strict=True)) and s[3] == t[3]
 
 
 @pytest.mark.parametrize("call", [

@@ -118,7 +118,8 @@ def run(quick: bool) -> list[Row]:
     peak = matmul_gflops()
     rate = gflop / t
     rows.append(_row(CASE_BIG, "rust", t, n, (
-        f"peak RSS {mem['peak_kb'] / 1024:.0f} MB ({(mem['peak_kb'] - mem['before_kb']) / 1024:.0f} MB "
+        f"peak RSS {mem['peak_kb'] / 1024:.0f} MB "
+        f"({(mem['peak_kb'] - mem['before_kb']) / 1024:.0f} MB "
         f"above the process before the fit); coef_ {mem['coef'] / 1e6:.1f} MB float32; "
         f"{gflop:.2f} GFLOP (dual form) at {rate:.2f} GFLOP/s = {100 * rate / peak:.0f}% of "
         f"NumPy's matmul on this machine ({peak:.1f} GFLOP/s); fresh-process fit {mem['s']:.2f} s"
@@ -129,7 +130,7 @@ def run(quick: bool) -> list[Row]:
     t, n = median_time(lambda: big.predict_interval(Xp), repeats=reps, min_time=0.0, warmup=1)
     rows.append(_row(CASE_PRED, "rust", t, n))
     estimators = []
-    for c, b in zip(big.coef_.astype(np.float64), big.intercept_):
+    for c, b in zip(big.coef_.astype(np.float64), big.intercept_, strict=True):
         r = Ridge(ALPHA)
         r.coef_, r.intercept_, r.n_features_in_ = c, b, P
         estimators.append(r)

@@ -28,7 +28,9 @@ def ridge_to_bytes(model: Any) -> bytes:
         "n_estimators": int(model.n_estimators),
         "alpha": float(model.alpha),
         "fit_intercept": bool(model.fit_intercept),
-        "max_samples": model.max_samples if isinstance(model.max_samples, int) else float(model.max_samples),
+        "max_samples": model.max_samples
+        if isinstance(model.max_samples, int)
+        else float(model.max_samples),
         "random_state": _random_state_out(model.random_state),
         "sampling": str(model.sampling),
         "dtype": str(model.dtype),
@@ -98,7 +100,11 @@ def ridge_from_bytes(cls: type, data: bytes) -> Any:
     model.n_draws_ = n_draws
     names = fitted.get("feature_names")
     if names is not None:
-        if not (isinstance(names, list) and len(names) == n_features and all(isinstance(s, str) for s in names)):
+        if not (
+            isinstance(names, list)
+            and len(names) == n_features
+            and all(isinstance(s, str) for s in names)
+        ):
             raise FormatError("invalid banditkit file: bad feature names")
         model.feature_names_in_ = np.array(names, dtype=object)
     if "seeds" in doc.arrays:

@@ -161,13 +161,17 @@ class BootstrapTS:
         a_inv = {k: self._a_inv[k].copy() for k in touched}
         b = {k: self._b[k].copy() for k in touched}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for k, x, r, w in zip(arms, X, rewards, weights):
+            for k, x, r, w in zip(arms, X, rewards, weights, strict=True):
                 u = a_inv[k] @ x  # (members, d)
                 denom = 1.0 + w * (u @ x)
                 a_inv[k] -= (w / denom)[:, None, None] * u[:, :, None] * u[:, None, :]
                 b[k] += (w * r)[:, None] * x[None, :]
             theta = {k: np.einsum("mij,mj->mi", a_inv[k], b[k]) for k in touched}
-            bad = [k for k in touched if not (np.all(np.isfinite(a_inv[k])) and np.all(np.isfinite(theta[k])))]
+            bad = [
+                k
+                for k in touched
+                if not (np.all(np.isfinite(a_inv[k])) and np.all(np.isfinite(theta[k])))
+            ]
         if bad:
             self._rng.bit_generator.state = rng_state
             raise overflow_error(self._labels[bad[0]])

@@ -77,8 +77,14 @@ def ridge_bootstrap_counts(
     )
 
 
-def _dual(xs: np.ndarray, ys: np.ndarray, gram: np.ndarray, w: np.ndarray, alpha: float,
-          fit_intercept: bool) -> tuple[np.ndarray, float, float]:
+def _dual(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    gram: np.ndarray,
+    w: np.ndarray,
+    alpha: float,
+    fit_intercept: bool,
+) -> tuple[np.ndarray, float, float]:
     """(coef, ybar, xbar . coef) of one member, dual form on its drawn rows."""
     act = np.flatnonzero(w > 0)
     wa, total = w[act], w[act].sum()
@@ -102,8 +108,9 @@ def _dual(xs: np.ndarray, ys: np.ndarray, gram: np.ndarray, w: np.ndarray, alpha
     return coef, ybar, xc
 
 
-def _primal(xs: np.ndarray, ys: np.ndarray, w: np.ndarray, alpha: float,
-            fit_intercept: bool) -> tuple[np.ndarray, float, float]:
+def _primal(
+    xs: np.ndarray, ys: np.ndarray, w: np.ndarray, alpha: float, fit_intercept: bool
+) -> tuple[np.ndarray, float, float]:
     act = np.flatnonzero(w > 0)
     wa, total = w[act], w[act].sum()
     xa = xs[act]

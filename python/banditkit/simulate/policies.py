@@ -182,7 +182,7 @@ POLICIES: dict[str, PolicySpec] = {
                    _contextual("LinUCB", windowed=True), needs_class="LinUCB"),
         PolicySpec("lints-window", "LinTS on the last --window rounds of each arm",
                    _contextual("LinTS", windowed=True), needs_class="LinTS"),
-        PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 online-bootstrap ridge members",
+        PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 bootstrap ridge members",
                    _bootstrap_ts),
         PolicySpec("random", "uniformly random arm (baseline)",
                    lambda mod, env, seed, window: RandomPolicy(env.n_arms, seed), learns=False),
