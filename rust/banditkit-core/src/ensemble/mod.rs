@@ -13,7 +13,7 @@ use crate::bail;
 use crate::error::Result;
 use rayon::prelude::*;
 pub use sampling::{Draws, Sampling};
-use solve::{fit_member, Shared, Workspace};
+use solve::{combine_rows, fit_member, Shared, Workspace};
 
 /// Members per parallel task: the mean is summed per block, then over blocks in order.
 const BLOCK: usize = 64;
@@ -122,22 +122,45 @@ pub fn fit<T: Store>(
         .zip(intercept.par_chunks_mut(BLOCK))
         .enumerate()
         .map_init(
-            || Workspace::new(&shared),
+            || Workspace::new(&shared, BLOCK),
             |ws, (block, (coefs, intercepts))| {
+                let (n, members) = (shared.n, intercepts.len());
+                for (k, b0) in intercepts.iter_mut().enumerate() {
+                    sampling.counts(block * BLOCK + k, &draws, &mut ws.counts);
+                    *b0 = fit_member(&shared, ws)?;
+                    if shared.dual {
+                        ws.u_block[k * n..(k + 1) * n].copy_from_slice(&ws.u);
+                    } else {
+                        ws.coef_block[k * p..(k + 1) * p].copy_from_slice(&ws.coef);
+                    }
+                }
+                if shared.dual {
+                    combine_rows(
+                        &shared,
+                        &ws.u_block[..members * n],
+                        &mut ws.coef_block[..members * p],
+                    );
+                }
                 let mut sum = vec![0.0; p];
                 let mut isum = 0.0;
-                for (k, (row, b0)) in coefs.chunks_mut(p).zip(intercepts.iter_mut()).enumerate() {
-                    sampling.counts(block * BLOCK + k, &draws, &mut ws.counts);
-                    let b = fit_member(&shared, ws)?;
-                    if !(b.is_finite() && ws.coef.iter().all(|v| v.is_finite())) {
+                for ((row, b0), c) in coefs
+                    .chunks_mut(p)
+                    .zip(intercepts.iter_mut())
+                    .zip(ws.coef_block.chunks(p))
+                {
+                    if shared.fit_intercept {
+                        *b0 -= solve::dot(&shared.x_shift, c);
+                    } else {
+                        *b0 = 0.0;
+                    }
+                    if !(b0.is_finite() && c.iter().all(|v| v.is_finite())) {
                         return None;
                     }
-                    for ((out, s), &v) in row.iter_mut().zip(sum.iter_mut()).zip(&ws.coef) {
+                    for ((out, s), &v) in row.iter_mut().zip(sum.iter_mut()).zip(c) {
                         *out = T::from_f64(v);
                         *s += v;
                     }
-                    *b0 = b;
-                    isum += b;
+                    isum += *b0;
                 }
                 Some((sum, isum))
             },
@@ -241,10 +264,10 @@ mod tests {
         }
         let mut shared = Shared::new(&xs, &y, n, p, 0.5, true);
         shared.dual = false;
-        let mut ws = Workspace::new(&shared);
+        let mut ws = Workspace::new(&shared, 1);
         for m in 0..5 {
             Sampling::Fast { seed: 1 }.counts(m, &draws, &mut ws.counts);
-            let b = fit_member(&shared, &mut ws).unwrap();
+            let b = fit_member(&shared, &mut ws).unwrap() - solve::dot(&shared.x_shift, &ws.coef);
             assert!((b - dual.intercept[m]).abs() < 1e-10);
             for j in 0..p {
                 assert!((ws.coef[j] - dual.coef[m * p + j]).abs() < 1e-10);
@@ -271,5 +294,54 @@ mod tests {
         assert!(fit::<f32>(&pb, Sampling::Fast { seed: 1 }, draws, 3).is_err());
         let pb = Problem { alpha: 1.0, ..pb };
         assert!(fit::<f32>(&pb, Sampling::Fast { seed: 1 }, draws, 0).is_err());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --profile dev-release -p banditkit-core --lib ensemble::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn phases_of_the_seed_problem() {
+        let (n, p, members) = (150, 598, 2000);
+        let x: Vec<f64> = (0..n * p)
+            .map(|i| ((i * 7919 % 113) as f64) / 50.0 - 1.0)
+            .collect();
+        let y: Vec<f64> = (0..n).map(|i| (i as f64).sin()).collect();
+        let shared = Shared::new(&x, &y, n, p, 1.0, true);
+        let draws = Draws {
+            n_rows: n,
+            n_draws: n,
+            cdf: None,
+        };
+        let seeds: Vec<u32> = (0..members as u32).collect();
+        let mut ws = Workspace::new(&shared, BLOCK);
+        let t = Instant::now();
+        for m in 0..members {
+            Sampling::Sklearn { seeds: &seeds }.counts(m, &draws, &mut ws.counts);
+        }
+        let counts = t.elapsed().as_secs_f64() / members as f64;
+        let t = Instant::now();
+        for m in 0..members {
+            Sampling::Sklearn { seeds: &seeds }.counts(m, &draws, &mut ws.counts);
+            fit_member(&shared, &mut ws).unwrap();
+        }
+        let solve = t.elapsed().as_secs_f64() / members as f64 - counts;
+        let u = vec![0.5; BLOCK * n];
+        let mut c = vec![0.0; BLOCK * p];
+        let t = Instant::now();
+        for _ in 0..members / BLOCK {
+            combine_rows(&shared, &u, &mut c);
+        }
+        let comb = t.elapsed().as_secs_f64() / (members / BLOCK * BLOCK) as f64;
+        println!(
+            "per member: counts {:.1} us, solve {:.1} us, combine (all rows) {:.1} us",
+            counts * 1e6,
+            solve * 1e6,
+            comb * 1e6
+        );
     }
 }

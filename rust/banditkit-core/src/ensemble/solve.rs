@@ -26,45 +26,50 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-/// In-place lower Cholesky of the m x m row-major matrix in `a` (lower triangle read and
-/// written); false if it is not positive definite.
+/// In-place Cholesky `A = U^T U` of the symmetric m x m row-major matrix in `a`, whose upper
+/// triangle is given; `U` replaces it. Right-looking:
+/// each step updates the trailing rows by contiguous multiply-adds with no dependency chain,
+/// which vectorise (a dot-product formulation waits on one accumulator). False if `a` is not
+/// positive definite.
 #[inline(always)]
 fn cholesky_in_place(a: &mut [f64], m: usize) -> bool {
-    for i in 0..m {
-        for j in 0..=i {
-            let (head, tail) = a.split_at_mut(i * m);
-            let row_i = &tail[..m];
-            let row_j = if j == i {
-                row_i
-            } else {
-                &head[j * m..j * m + m]
-            };
-            let s = row_i[j] - dot(&row_i[..j], &row_j[..j]);
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return false;
-                }
-                tail[i] = s.sqrt();
-            } else {
-                tail[j] = s / head[j * m + j];
+    for k in 0..m {
+        let (head, tail) = a.split_at_mut((k + 1) * m);
+        let row_k = &mut head[k * m..];
+        let d = row_k[k];
+        if !(d > 0.0 && d.is_finite()) {
+            return false;
+        }
+        let d = d.sqrt();
+        row_k[k] = d;
+        for v in &mut row_k[k + 1..] {
+            *v /= d;
+        }
+        let row_k = &head[k * m..];
+        for (off, row_i) in tail.chunks_exact_mut(m).enumerate() {
+            let i = k + 1 + off;
+            let f = row_k[i];
+            for (v, u) in row_i[i..].iter_mut().zip(&row_k[i..]) {
+                *v -= f * u;
             }
         }
     }
     true
 }
 
-/// Solves `L L^T z = r` in place, `L` from [`cholesky_in_place`].
+/// Solves `U^T U z = r` in place, `U` from [`cholesky_in_place`].
 #[inline(always)]
-fn cholesky_solve(l: &[f64], m: usize, z: &mut [f64]) {
-    for i in 0..m {
-        z[i] = (z[i] - dot(&l[i * m..i * m + i], &z[..i])) / l[i * m + i];
+fn cholesky_solve(u: &[f64], m: usize, z: &mut [f64]) {
+    for k in 0..m {
+        let zk = z[k] / u[k * m + k];
+        z[k] = zk;
+        for (zi, uv) in z[k + 1..m].iter_mut().zip(&u[k * m + k + 1..(k + 1) * m]) {
+            *zi -= uv * zk;
+        }
     }
     for i in (0..m).rev() {
-        z[i] /= l[i * m + i];
-        let zi = z[i];
-        for (zk, lk) in z[..i].iter_mut().zip(&l[i * m..i * m + i]) {
-            *zk -= lk * zi;
-        }
+        let t = dot(&u[i * m + i + 1..(i + 1) * m], &z[i + 1..m]);
+        z[i] = (z[i] - t) / u[i * m + i];
     }
 }
 
@@ -139,11 +144,17 @@ pub struct Workspace {
     mat: Vec<f64>,
     vec_a: Vec<f64>,
     vec_b: Vec<f64>,
+    sqrt_w: Vec<f64>,
     pub coef: Vec<f64>,
+    /// Dual form: the member's row weights of its coefficients (zero for rows not drawn).
+    pub u: Vec<f64>,
+    /// A block's `u` (dual) and coefficients, members x n and members x p.
+    pub u_block: Vec<f64>,
+    pub coef_block: Vec<f64>,
 }
 
 impl Workspace {
-    pub fn new(s: &Shared<'_>) -> Self {
+    pub fn new(s: &Shared<'_>, block: usize) -> Self {
         let k = if s.dual { s.n } else { s.p };
         Workspace {
             counts: vec![0.0; s.n],
@@ -151,13 +162,22 @@ impl Workspace {
             mat: vec![0.0; k * k],
             vec_a: vec![0.0; k.max(s.n)],
             vec_b: vec![0.0; s.n.max(s.p)],
+            sqrt_w: vec![0.0; s.n],
             coef: vec![0.0; s.p],
+            u: vec![0.0; s.n],
+            u_block: if s.dual {
+                vec![0.0; block * s.n]
+            } else {
+                Vec::new()
+            },
+            coef_block: vec![0.0; block * s.p],
         }
     }
 }
 
-/// Fits the member whose weights are in `ws.counts`; the coefficients land in `ws.coef` and
-/// the intercept is returned. None if the system is not positive definite (overflow).
+/// Fits the member whose weights are in `ws.counts`. Primal form: the coefficients land in
+/// `ws.coef`; dual form: their row weights in `ws.u` (see [`combine_rows`]). Returns the
+/// intercept but for its `- x_shift . coef` term. None if the system is not positive definite.
 ///
 /// On x86-64 with AVX2 the same code is compiled a second time with AVX2 enabled and chosen at
 /// run time: wider vectors, the same operations in the same order (Rust never fuses a multiply
@@ -198,26 +218,64 @@ fn fit_member_portable(s: &Shared<'_>, ws: &mut Workspace) -> Option<f64> {
     } else {
         primal(s, ws, total, ybar)?
     };
-    if !s.fit_intercept {
-        return Some(0.0);
+    // intercept = ybar - xbar . coef in the caller's (unshifted) coordinates, but for the
+    // term - x_shift . coef, which the caller subtracts once the coefficients exist
+    Some(ybar + s.y_shift - xbar_dot_coef)
+}
+
+/// Dual form: the coefficients of several members, `coef[b] = sum_i u[b][i] x_i`, as one
+/// product: each row of X is read once per group of members while their coefficient rows stay
+/// in cache. Each member's sum runs over its rows in increasing order, as a lone member's would.
+pub fn combine_rows(s: &Shared<'_>, u: &[f64], coef: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 is available on this CPU (checked just above).
+            return unsafe { combine_rows_avx2(s, u, coef) };
+        }
     }
-    // intercept = ybar - xbar . coef, back in the caller's (unshifted) coordinates
-    Some(ybar + s.y_shift - xbar_dot_coef - dot(&s.x_shift, &ws.coef))
+    combine_rows_portable(s, u, coef)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn combine_rows_avx2(s: &Shared<'_>, u: &[f64], coef: &mut [f64]) {
+    combine_rows_portable(s, u, coef)
+}
+
+#[inline(always)]
+fn combine_rows_portable(s: &Shared<'_>, u: &[f64], coef: &mut [f64]) {
+    const GROUP: usize = 8;
+    let (n, p) = (s.n, s.p);
+    for (ug, cg) in u.chunks(GROUP * n).zip(coef.chunks_mut(GROUP * p)) {
+        cg.fill(0.0);
+        for i in 0..n {
+            let xi = &s.x[i * p..(i + 1) * p];
+            for (ub, cb) in ug.chunks_exact(n).zip(cg.chunks_exact_mut(p)) {
+                let f = ub[i];
+                if f != 0.0 {
+                    for (c, x) in cb.iter_mut().zip(xi) {
+                        *c += f * x;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Dual form on the m active rows: K = S Gc S + alpha I, K a = S (y - ybar), then
 /// coef = sum_a u_a x_a with u = S a minus its weighted mean. Returns xbar . coef.
 #[inline(always)]
 fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64> {
-    let (n, p, m) = (s.n, s.p, ws.active.len());
+    let (n, m) = (s.n, ws.active.len());
     let act = &ws.active;
     let w = &ws.counts;
     let g = &mut ws.vec_b; // g_i = x_i . xbar over active rows, then c = xbar . xbar
     let mut c = 0.0;
     if s.fit_intercept {
+        // full rows against the dense weights (zero where not drawn): contiguous, vectorised
         for (a, &i) in act.iter().enumerate() {
-            let row = &s.gram[i * n..(i + 1) * n];
-            g[a] = act.iter().map(|&k| w[k] * row[k]).sum::<f64>() / total;
+            g[a] = dot(&s.gram[i * n..(i + 1) * n], w) / total;
         }
         c = act
             .iter()
@@ -228,13 +286,18 @@ fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64
     } else {
         g[..m].fill(0.0);
     }
+    let sw = &mut ws.sqrt_w;
+    for (a, &i) in act.iter().enumerate() {
+        sw[a] = w[i].sqrt();
+    }
+    // the upper triangle, row by row (what `cholesky_in_place` reads)
     let k = &mut ws.mat[..m * m];
     for (a, &i) in act.iter().enumerate() {
-        let si = w[i].sqrt();
         let row = &s.gram[i * n..(i + 1) * n];
-        let (ga, krow) = (g[a], &mut k[a * m..a * m + a + 1]);
-        for ((kv, &j), &gb) in krow.iter_mut().zip(&act[..=a]).zip(&g[..=a]) {
-            *kv = si * w[j].sqrt() * (row[j] - ga - gb + c);
+        let (si, ga) = (sw[a], g[a]);
+        let krow = &mut k[a * m + a..(a + 1) * m];
+        for (((kv, &j), &gb), &sj) in krow.iter_mut().zip(&act[a..]).zip(&g[a..m]).zip(&sw[a..m]) {
+            *kv = si * sj * (row[j] - ga - gb + c);
         }
         k[a * m + a] += s.alpha;
     }
@@ -257,12 +320,10 @@ fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64
             z[a] -= w[i] * vsum / total;
         }
     }
-    ws.coef.fill(0.0);
+    // coef = sum_a u_a x_a is formed for a block of members at once (`combine_rows`)
+    ws.u.fill(0.0);
     for (a, &i) in act.iter().enumerate() {
-        let ua = z[a];
-        for (cf, xv) in ws.coef.iter_mut().zip(&s.x[i * p..(i + 1) * p]) {
-            *cf += ua * xv;
-        }
+        ws.u[i] = z[a];
     }
     if !s.fit_intercept {
         return Some(0.0);
@@ -270,9 +331,7 @@ fn dual(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f64
     // xbar . coef = sum_a w_a (x_a . coef) / W, with x_a . coef = sum_b G_ab u_b
     let mut xc = 0.0;
     for &i in act.iter() {
-        let row = &s.gram[i * n..(i + 1) * n];
-        let xa_coef: f64 = act.iter().zip(z.iter()).map(|(&j, &u)| row[j] * u).sum();
-        xc += w[i] * xa_coef;
+        xc += w[i] * dot(&s.gram[i * n..(i + 1) * n], &ws.u);
     }
     Some(xc / total)
 }
@@ -314,6 +373,9 @@ fn primal(s: &Shared<'_>, ws: &mut Workspace, total: f64, ybar: f64) -> Option<f
     }
     for d in 0..p {
         a[d * p + d] += s.alpha;
+        for j in 0..d {
+            a[j * p + d] = a[d * p + j]; // the upper triangle, for `cholesky_in_place`
+        }
     }
     if !cholesky_in_place(a, p) {
         return None;
@@ -328,7 +390,7 @@ mod tests {
 
     #[test]
     fn cholesky_solves_a_small_system() {
-        let mut a = vec![4.0, 0.0, 2.0, 3.0];
+        let mut a = vec![4.0, 2.0, 0.0, 3.0];
         assert!(cholesky_in_place(&mut a, 2));
         let mut z = vec![2.0, 3.0];
         cholesky_solve(&a, 2, &mut z);
