@@ -33,26 +33,61 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// positive definite.
 #[inline(always)]
 fn cholesky_in_place(a: &mut [f64], m: usize) -> bool {
-    for k in 0..m {
-        let (head, tail) = a.split_at_mut((k + 1) * m);
-        let row_k = &mut head[k * m..];
-        let d = row_k[k];
-        if !(d > 0.0 && d.is_finite()) {
-            return false;
-        }
-        let d = d.sqrt();
-        row_k[k] = d;
-        for v in &mut row_k[k + 1..] {
-            *v /= d;
-        }
-        let row_k = &head[k * m..];
-        for (off, row_i) in tail.chunks_exact_mut(m).enumerate() {
-            let i = k + 1 + off;
-            let f = row_k[i];
-            for (v, u) in row_i[i..].iter_mut().zip(&row_k[i..]) {
-                *v -= f * u;
+    const PANEL: usize = 4;
+    let mut k0 = 0;
+    while k0 < m {
+        let kb = PANEL.min(m - k0);
+        // the panel's rows, unblocked
+        for k in k0..k0 + kb {
+            let (head, tail) = a.split_at_mut((k + 1) * m);
+            let row_k = &mut head[k * m..];
+            let d = row_k[k];
+            if !(d > 0.0 && d.is_finite()) {
+                return false;
+            }
+            let d = d.sqrt();
+            row_k[k] = d;
+            for v in &mut row_k[k + 1..] {
+                *v /= d;
+            }
+            let row_k = &head[k * m..];
+            for (off, row_i) in tail.chunks_exact_mut(m).take(k0 + kb - k - 1).enumerate() {
+                let i = k + 1 + off;
+                let f = row_k[i];
+                for (v, u) in row_i[i..].iter_mut().zip(&row_k[i..]) {
+                    *v -= f * u;
+                }
             }
         }
+        // the trailing rows, by the whole panel at once: one pass over them per panel
+        let (head, tail) = a.split_at_mut((k0 + kb) * m);
+        let panel = &head[k0 * m..];
+        for (off, row_i) in tail.chunks_exact_mut(m).enumerate() {
+            let i = k0 + kb + off;
+            if kb == PANEL {
+                let (r0, r1, r2, r3) = (
+                    &panel[i..m],
+                    &panel[m + i..2 * m],
+                    &panel[2 * m + i..3 * m],
+                    &panel[3 * m + i..4 * m],
+                );
+                let (f0, f1, f2, f3) = (r0[0], r1[0], r2[0], r3[0]);
+                for ((((v, a0), a1), a2), a3) in
+                    row_i[i..].iter_mut().zip(r0).zip(r1).zip(r2).zip(r3)
+                {
+                    *v -= (f0 * a0 + f1 * a1) + (f2 * a2 + f3 * a3);
+                }
+            } else {
+                for t in 0..kb {
+                    let r = &panel[t * m + i..(t + 1) * m];
+                    let f = r[0];
+                    for (v, u) in row_i[i..].iter_mut().zip(r) {
+                        *v -= f * u;
+                    }
+                }
+            }
+        }
+        k0 += kb;
     }
     true
 }
