@@ -11,6 +11,7 @@ scikit-learn's to rounding. `sampling="fast"` uses banditkit's own counter-based
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,15 @@ def n_bootstrap_draws(n: int, max_samples: float | int, sample_weight: np.ndarra
         return int(max_samples)
     total = n if sample_weight is None else float(sample_weight.sum())
     return max(int(max_samples * total), 1)
+
+
+def _threads(n_jobs: int | None) -> int | None:
+    """Rayon threads for joblib's `n_jobs`: None and -1 all cores, -2 all but one, ..."""
+    if n_jobs is None or n_jobs == -1:
+        return None
+    if n_jobs < 0:
+        return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
+    return int(n_jobs)
 
 
 class BootstrapRidge(RegressorMixin, BaseEstimator):
@@ -114,7 +124,7 @@ class BootstrapRidge(RegressorMixin, BaseEstimator):
             seed = int(self.random_state) % (1 << 64)
         else:
             seed = int(rng.randint(0, 1 << 63, dtype=np.int64))
-        n_threads = None if self.n_jobs in (None, -1) else max(1, int(self.n_jobs))
+        n_threads = _threads(self.n_jobs)
         coef, intercept, coef_mean, intercept_mean = _backend.MODULE.ridge_ensemble_fit(
             np.ascontiguousarray(X),
             np.ascontiguousarray(y, dtype=np.float64),

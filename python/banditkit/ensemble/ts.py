@@ -6,7 +6,8 @@ member j with a Poisson(1) weight (0 leaves the member unchanged). A decision pi
 index at random and plays the arm whose member j scores highest, so the probability of playing
 an arm is exactly its share of the members' votes (`propensities`). Members are kept as
 inverses of their ridge matrices (Sherman-Morrison: one rank-one update per observation,
-vectorised over members).
+vectorised over members). Unlike LinUCB/LinTS, an object holds no lock: share one between
+threads only behind your own lock. It is not saved by `banditkit.save` (yet).
 """
 
 from __future__ import annotations
