@@ -77,7 +77,16 @@ def test_unknown_backend_name_is_an_error():
 
 
 # Package-level helpers that are not backend names.
-PACKAGE_ONLY = {"backend", "__version__", "dumps", "load", "loads", "save"}
+PACKAGE_ONLY = {
+    "backend",
+    "__version__",
+    "dumps",
+    "load",
+    "loads",
+    "save",
+    "BootstrapRidge",
+    "BootstrapTS",
+}
 
 
 @pytest.mark.parametrize("name", [n for n in banditkit.__all__ if n not in PACKAGE_ONLY])

@@ -17,7 +17,8 @@ from banditkit.simulate.envs import ENVIRONMENTS, make_env
 from banditkit.simulate.policies import POLICIES, Policy, PolicySpec, unavailable_reason
 from banditkit.simulate.runner import Config, run_all, run_task
 
-LEARNERS = [name for name, spec in POLICIES.items() if spec.learns]
+# bootstrap-ts (one Python class on both backends) is covered by tests/test_ensemble_ts.py.
+LEARNERS = [name for name, spec in POLICIES.items() if spec.learns and name != "bootstrap-ts"]
 
 
 def _env(name: str, seed: int = 1, arms: int = 5, horizon: int = 20_000, features: int = 4):

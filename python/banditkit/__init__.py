@@ -13,6 +13,16 @@ from banditkit._errors import FormatError
 from banditkit._saving import dumps, load, loads, save
 from banditkit._version import __version__
 
+
+def __getattr__(name: str) -> object:
+    # The ensembles need scikit-learn (the `ensemble` extra): imported on first use only.
+    if name in ("BootstrapRidge", "BootstrapTS"):
+        from banditkit import ensemble
+
+        return getattr(ensemble, name)
+    raise AttributeError(f"module 'banditkit' has no attribute {name!r}")
+
+
 # Both backends define every name below (tests/test_backend.py checks it).
 LinearBandit = _impl.LinearBandit
 TSPar = _impl.TSPar
@@ -39,4 +49,6 @@ __all__ = [
     "prob_best_gaussian",
     "prob_best_beta",
     "prob_best_mvn",
+    "BootstrapRidge",
+    "BootstrapTS",
 ]

@@ -10,7 +10,9 @@ from banditkit._backend import MODULE
 from banditkit._errors import FormatError
 
 # The classes a file may name; anything else is refused by name.
-CLASSES = ("LinearBandit", "TSPar", "LogisticBandit", "LinUCB", "LinTS")
+CLASSES = ("LinearBandit", "TSPar", "LogisticBandit", "LinUCB", "LinTS", "BootstrapRidge")
+# Classes defined once for both backends (in banditkit itself, not in a backend module).
+PACKAGE_CLASSES = ("BootstrapRidge",)
 
 
 def dumps(obj: Any) -> bytes:
@@ -30,6 +32,10 @@ def loads(data: bytes) -> Any:
     name = _format.class_name(data)
     if name not in CLASSES:
         raise FormatError(f"unknown class {name!r} in banditkit file")
+    if name in PACKAGE_CLASSES:
+        from banditkit import ensemble
+
+        return getattr(ensemble, name).from_bytes(data)
     return getattr(MODULE, name).from_bytes(data)
 
 

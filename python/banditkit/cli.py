@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from banditkit.simulate.runner import Config, TaskResult
 
-BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual", "store", "serve")
+BENCH_TOPICS = (
+    "thompson",
+    "threads",
+    "logistic",
+    "exact",
+    "contextual",
+    "store",
+    "ensemble",
+    "serve",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -32,6 +32,29 @@ def win_counts_mvn(
     draws: int,
     seed: int | None = None,
 ) -> npt.NDArray[np.uint64]: ...
+def ridge_ensemble_fit(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    alpha: float,
+    fit_intercept: bool,
+    n_estimators: int,
+    sampling: str,
+    seed: int,
+    seeds: npt.NDArray[np.uint32] | None,
+    n_draws: int,
+    cdf: npt.NDArray[np.float64] | None = None,
+    dtype: str = "float32",
+    n_threads: int | None = None,
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.float64], npt.NDArray[np.float64], float]: ...
+def ridge_bootstrap_counts(
+    n_rows: int,
+    n_estimators: int,
+    sampling: str,
+    seed: int,
+    seeds: npt.NDArray[np.uint32] | None,
+    n_draws: int,
+    cdf: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]: ...
 
 class LinearBandit:
     def __init__(

@@ -29,6 +29,14 @@ class Target(NamedTuple):
 
 TARGETS = [
     Target(
+        "ensemble",
+        "150 x 598, 1,000 members",
+        "rust",
+        "sklearn",
+        100.0,
+        "BootstrapRidge fit 150x598, 1,000 members: vs BaggingRegressor(Ridge) >= 100x (aim 300x)",
+    ),
+    Target(
         "linear.win_prop",
         "10 arms x 100,000 draws",
         "rust",

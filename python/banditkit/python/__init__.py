@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .._errors import FormatError
 from .contextual import LinTS, LinUCB
+from .ensemble import ridge_bootstrap_counts, ridge_ensemble_fit
 from .exact import MVN_TOLERANCE, prob_best_beta, prob_best_gaussian, prob_best_mvn
 from .linear import LinearBandit
 from .logistic import LogisticBandit
@@ -27,6 +28,8 @@ __all__ = [
     "prob_best_beta",
     "prob_best_gaussian",
     "prob_best_mvn",
+    "ridge_bootstrap_counts",
+    "ridge_ensemble_fit",
     "win_counts_beta",
     "win_counts_gaussian",
     "win_counts_mvn",

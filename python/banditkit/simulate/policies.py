@@ -155,6 +155,12 @@ def _contextual(cls_name: str, windowed: bool) -> Callable[..., Policy]:
     return build
 
 
+def _bootstrap_ts(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
+    from banditkit.ensemble import BootstrapTS  # one class for both backends
+
+    return ContextualPolicy(BootstrapTS(_arms(env), env.n_features, n_estimators=30, seed=seed))
+
+
 POLICIES: dict[str, PolicySpec] = {
     spec.name: spec
     for spec in (
@@ -176,6 +182,8 @@ POLICIES: dict[str, PolicySpec] = {
                    _contextual("LinUCB", windowed=True), needs_class="LinUCB"),
         PolicySpec("lints-window", "LinTS on the last --window rounds of each arm",
                    _contextual("LinTS", windowed=True), needs_class="LinTS"),
+        PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 bootstrap ridge members",
+                   _bootstrap_ts),
         PolicySpec("random", "uniformly random arm (baseline)",
                    lambda mod, env, seed, window: RandomPolicy(env.n_arms, seed), learns=False),
         PolicySpec("oracle", "the arm with the highest expected reward (baseline)",

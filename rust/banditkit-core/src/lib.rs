@@ -6,6 +6,7 @@
 //! - [`gaussian`], [`beta`]: the conjugate state of LinearBandit and TSPar.
 pub mod beta;
 pub mod contextual;
+pub mod ensemble;
 pub mod error;
 pub mod exact;
 pub mod format;

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod arms;
 mod contextual;
 mod convert;
+mod ensemble;
 mod exact;
 mod kernels;
 mod linear;
@@ -18,6 +19,7 @@ mod winprop;
 fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     contextual::register(m)?;
+    ensemble::register(m)?;
     exact::register(m)?;
     kernels::register(m)?;
     linear::register(m)?;
