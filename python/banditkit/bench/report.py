@@ -211,6 +211,13 @@ RATE_TARGETS = [
         100_000,
         "serve TSPar 10 arms, 32 clients, batches of 100 >= 100,000 decisions/s",
     ),
+    RateTarget(
+        "serve.tspar",
+        "10 arms, 32 clients, 100 decisions/request",
+        "http (wrk client)",
+        100_000,
+        "serve TSPar batches of 100 >= 100,000 decisions/s, wrk as the client",
+    ),
 ]
 
 
@@ -241,6 +248,13 @@ LATENCY_TARGETS = [
         "recommend p99",
         0.010,
         "serve TSPar 10 arms, 32 clients, single decisions: recommend p99 < 10 ms",
+    ),
+    LatencyTarget(
+        "serve.latency",
+        "10 arms, 32 clients, 1 decision/request",
+        "recommend p99 (wrk client)",
+        0.010,
+        "serve TSPar single decisions: recommend p99 < 10 ms, wrk as the client",
     ),
     *_threshold_targets("10 arms, 32 clients, 1 decision/request"),
     *_threshold_targets("10 arms, 32 clients, 100 decisions/request"),

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from banditkit.bench import serve_wrk
 from banditkit.bench.timing import Row, median_time
 
 CLIENTS = 32
@@ -484,6 +485,22 @@ def _say(case: str, m: Measured) -> None:
     )
 
 
+def _wrk(
+    srv: Server, experiment: str, batch: int, quick: bool, folder: str
+) -> tuple[list[dict[str, Any]], list[dict[str, float]]]:
+    """The same scenario under wrk (see `serve_wrk`), when it is installed: (runs, cpu)."""
+    if serve_wrk.available() is None:
+        print("[serve] wrk is not installed: no rows with a C client", file=sys.stderr)
+        return [], []
+    runs, seconds, _ = _runs(quick)
+    reports, cpu = [], []
+    for _ in range(runs):
+        meter = CpuMeter(srv.pid)
+        reports.append(serve_wrk.run_wrk(srv.url, experiment, batch, seconds, CLIENTS, folder))
+        cpu.append(meter.cores())
+    return reports, cpu
+
+
 def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -495,6 +512,7 @@ def run(quick: bool) -> list[Row]:
                 r["endpoints"]["recommend"]["ok"] / r["wall_s"] for r in m.reports
             )
             paced = measure(srv, "tspar-single", 1, quick, rate=rate)
+            wrk_single = _wrk(srv, "tspar-single", 1, quick, folder)
         _say(TSPAR_SINGLE, m)
         _say(f"{TSPAR_SINGLE}, paced at {rate:,.0f} requests/s", paced)
         rows += latency_rows(TSPAR_SINGLE, m)
@@ -507,14 +525,17 @@ def run(quick: bool) -> list[Row]:
         rows.append(throughput_row("serve.tspar", TSPAR_SINGLE, "http", 1, m))
         rows += cpu_rows("serve.tspar", TSPAR_SINGLE, 1, m)
         rows += threshold_rows(TSPAR_SINGLE, m)
+        rows += serve_wrk.rows(*wrk_single, "serve.tspar", TSPAR_SINGLE, 1, latency=True)
 
         with server(folder) as srv:
             m = measure(srv, "tspar-batch", BATCH, quick, create="tspar", arms=ARMS)
+            wrk_batch = _wrk(srv, "tspar-batch", BATCH, quick, folder)
         _say(TSPAR_BATCH, m)
         rows.append(throughput_row("serve.tspar", TSPAR_BATCH, "http", BATCH, m))
         rows += cpu_rows("serve.tspar", TSPAR_BATCH, BATCH, m)
         rows += latency_rows(TSPAR_BATCH, m)
         rows += threshold_rows(TSPAR_BATCH, m)
+        rows += serve_wrk.rows(*wrk_batch, "serve.tspar", TSPAR_BATCH, BATCH, latency=False)
 
         with server(folder) as srv:
             m = measure(srv, "linucb-batch", BATCH, quick, create="linucb", arms=ARMS, n_features=D)
