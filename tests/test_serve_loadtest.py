@@ -17,7 +17,10 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-from banditkit.bench import report  # noqa: E402
+from banditkit.bench import (
+    report,  # noqa: E402
+    serve_wrk,  # noqa: E402
+)
 from banditkit.bench import serve as bench_serve  # noqa: E402
 from banditkit.cli import main  # noqa: E402
 from banditkit.serve import loadtest  # noqa: E402
@@ -224,10 +227,17 @@ def test_bench_rows_and_targets(monkeypatch, capsys):
     assert all(r["median_s"] > 0 for r in rows if r["group"] != "serve.breakdown")
     shared = [r for r in rows if r["group"] == "serve.latency" or r["impl"] == "http"]
     assert all("cores used (median): client" in r["note"] for r in shared)
+    # The wrk rows exist when Debian's wrk is installed (a C client; see bench/serve_wrk.py).
+    with_wrk = serve_wrk.available() is not None
+    wanted = [t for t in report.LATENCY_TARGETS if with_wrk or "wrk" not in t.impl]
     measured = {t.label for t, v in report.latency_results(rows) if v is not None}
-    assert len(measured) == len(report.LATENCY_TARGETS)
-    (rate,) = [v for t, v in report.rate_results(rows) if t.group == "serve.tspar"]
-    assert rate is not None and rate > 0
+    assert measured == {t.label for t in wanted}
+    rates = {t.impl: v for t, v in report.rate_results(rows) if t.group == "serve.tspar"}
+    assert rates["http"] is not None and rates["http"] > 0
+    assert (rates["http (wrk client)"] is not None) == with_wrk
+    if with_wrk:
+        assert rates["http (wrk client)"] > 0
+        assert ("serve.tspar", batch, "server CPU (wrk client)") in got
     assert "[serve] " in capsys.readouterr().err
 
 
@@ -257,3 +267,30 @@ def test_report_checks_rates_per_unit_and_latency_targets():
     assert line.endswith("200,000/s  met")
     (line,) = [x for x in table.splitlines() if "single decisions: recommend p99 < 10 ms" in x]
     assert line.endswith("12.00 ms  MISSED")
+
+
+WRK_OUTPUT = """Running 6s test @ http://127.0.0.1:8765/v1/experiments/t/recommend
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    59.23ms   15.16ms 171.10ms   81.80%
+  Latency Distribution
+     50%   56.94ms
+     75%   63.12ms
+     90%   80.02ms
+     99%    1.37s
+  4350 requests in 8.03s, 0.97MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 5
+Requests/sec:    541.87
+Transfer/sec:    123.50KB
+"""
+
+
+def test_wrk_report_parsed():
+    got = serve_wrk.parse(WRK_OUTPUT)
+    assert got["requests"] == 4350 and got["wall_s"] == pytest.approx(8.03)
+    assert got["requests_per_s"] == pytest.approx(541.87)
+    assert got["p50_s"] == pytest.approx(0.05694) and got["p99_s"] == pytest.approx(1.37)
+    assert got["non_2xx"] == 5 and got["socket_errors"] == 3
+    with pytest.raises(ValueError, match="latency"):
+        serve_wrk._seconds("12 parsecs")
