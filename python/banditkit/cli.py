@@ -317,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.store.cli import add_parser as add_store_parser
 
     add_store_parser(sub, _Parser)
+
+    from banditkit.ope.cli import add_parser as add_evaluate_parser
+
+    add_evaluate_parser(sub)
     return parser
 
 

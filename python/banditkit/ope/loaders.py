@@ -3,9 +3,11 @@
 A log is a mapping with NumPy arrays `context` (n, d) (d may be 0), `action` (n,) arm indices in
 [0, n_actions), `reward` (n,), `pscore` (n,) the logging policy's probability of the logged
 action, and `n_actions`; optionally `arms` (the arm labels, index -> label) and `action_dist`
-(n, K) of an evaluation policy. Files: NPZ (every key), CSV (columns `action`, `reward`,
-`pscore`, `x0`, `x1`, ...), Parquet (the same columns; needs pyarrow: `pip install
-'banditkit[ope]'`); and the store's event log (`from_store`).
+(n, K) of an evaluation policy and `behaviour_dist` (n, K), the logging policy's whole
+distribution (the `logged` evaluation policy needs it for the model-based estimators).
+Files: NPZ (every key), CSV (columns `action`, `reward`, `pscore`, `x0`, `x1`, ...), Parquet
+(the same columns; needs pyarrow: `pip install 'banditkit[ope]'`); and the store's event log
+(`from_store`).
 """
 
 from __future__ import annotations
@@ -80,11 +82,12 @@ def check_logged(logged: Mapping[str, Any], n_actions: int | None = None) -> Log
     }
     if arms is not None:
         out["arms"] = arms
-    if dist is not None:
-        out["action_dist"] = _inputs.probabilities("action_dist", dist)
-        named["action_dist"] = out["action_dist"].shape[0]
-        if out["action_dist"].shape[1] != k:
-            raise ValueError(f"action_dist has {out['action_dist'].shape[1]} arms, the log {k}")
+    for key in ("action_dist", "behaviour_dist"):
+        if logged.get(key) is not None:
+            out[key] = _inputs.probabilities(key, logged[key])
+            named[key] = out[key].shape[0]
+            if out[key].shape[1] != k:
+                raise ValueError(f"{key} has {out[key].shape[1]} arms, the log {k}")
     _inputs.same_length(named)
     return out
 

@@ -1,9 +1,11 @@
 """Evaluation policies that need no learner: what `banditkit evaluate --policy` accepts.
 
 - `uniform`: 1/K each;
-- `logged`: the logging policy itself (an on-policy check: IPS is then the mean reward). A log
-  keeps only the probability of the logged arm, so the rest is spread evenly over the other
-  arms; this affects DM's part only, never the importance weights;
+- `logged`: the logging policy itself (an on-policy check: IPS and SNIPS are then the mean
+  reward). With the log's `behaviour_dist` that is the whole distribution. Most logs keep only
+  the logged arm's probability: the rest is then spread evenly over the other arms, which
+  leaves the importance weights (all 1) exact, but makes pi_e depend on the logged arm, so
+  DM and the DR family are not valid on it (`logged_weights_only` says so);
 - `greedy`, `linucb`, `lints`: policies fitted on the log's own per-arm ridge `RewardModel`
   (in-sample, so they look at the same events they are evaluated on): the argmax of q, of
   q + alpha * width, or Thompson sampling with scores N(q, (alpha * width)^2), whose arm
@@ -22,6 +24,12 @@ from banditkit.ope import _inputs
 from banditkit.ope.reward_model import RewardModel
 
 POLICIES = ("uniform", "logged", "greedy", "linucb", "lints")
+
+
+def logged_weights_only(spec: str, logged: dict[str, Any]) -> bool:
+    """True when `spec` is the logging policy known only through its pscores: then only the
+    importance weights are right, and only IPS and SNIPS may be used."""
+    return spec == "logged" and "behaviour_dist" not in logged
 
 
 def share_ties(scores: np.ndarray) -> np.ndarray:
@@ -53,6 +61,8 @@ def action_dist(
     if spec == "uniform":
         return np.full((n, k), 1.0 / k)
     if spec == "logged":
+        if "behaviour_dist" in logged:
+            return logged["behaviour_dist"]
         if k == 1:
             return np.ones((n, 1))
         dist = np.repeat(((1.0 - logged["pscore"]) / (k - 1))[:, None], k, axis=1)
