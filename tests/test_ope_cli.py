@@ -151,3 +151,16 @@ def test_errors(files, capsys, args, message):
     args = [str(files / "log.npz") if a == "LOG" else a for a in args]
     assert main(["evaluate", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_topic_runs_small(monkeypatch):
+    from banditkit.bench import ope as bench_ope
+    from banditkit.cli import BENCH_TOPICS
+
+    assert "ope" in BENCH_TOPICS
+    monkeypatch.setattr(bench_ope, "EVENTS", 2000)
+    monkeypatch.setattr(bench_ope, "RESAMPLES", 20)
+    rows = bench_ope.run(quick=True)
+    assert {r["impl"] for r in rows} >= {"python"}
+    for r in rows:
+        assert r["group"] == "ope.dr_interval" and r["per"] == 40_000 and r["median_s"] > 0

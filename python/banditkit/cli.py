@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NoReturn
 if TYPE_CHECKING:
     from banditkit.simulate.runner import Config, TaskResult
 
-BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual", "store")
+BENCH_TOPICS = ("thompson", "threads", "logistic", "exact", "contextual", "store", "ope")
 
 
 class _Parser(argparse.ArgumentParser):

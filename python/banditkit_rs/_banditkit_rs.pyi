@@ -32,6 +32,16 @@ def win_counts_mvn(
     draws: int,
     seed: int | None = None,
 ) -> npt.NDArray[np.uint64]: ...
+def bootstrap_means(
+    terms: npt.NDArray[np.float64], n_bootstrap: int, seed: int | None = None
+) -> npt.NDArray[np.float64]: ...
+def bootstrap_self_normalised(
+    base: npt.NDArray[np.float64],
+    numer: npt.NDArray[np.float64],
+    denom: npt.NDArray[np.float64],
+    n_bootstrap: int,
+    seed: int | None = None,
+) -> npt.NDArray[np.float64]: ...
 
 class LinearBandit:
     def __init__(

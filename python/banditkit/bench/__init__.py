@@ -1,5 +1,5 @@
 """`banditkit bench`: speed scenarios of `docs/benchmarks.md`, reported as same-run ratios.
 
-Each topic module (`thompson`, `threads`, `logistic`, `exact`, `contextual`, `store`) exposes
+Each topic module (`thompson`, `threads`, `logistic`, `exact`, `contextual`, `store`, `ope`) exposes
 `run(quick: bool) -> list[Row]`; `report` turns the rows into tables and BENCHMARKS.md.
 """
