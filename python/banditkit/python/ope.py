@@ -8,6 +8,8 @@ so they agree in distribution, not draw for draw (tests/test_ope_bootstrap.py ch
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
 
@@ -49,7 +51,9 @@ def _check_events(n: int) -> None:
         raise ValueError(f"the bootstrap takes at most {_MAX_EVENTS} events, got {n}")
 
 
-def _chunk_indices(n: int, n_bootstrap: int, seed: int):  # noqa: ANN202 (a generator)
+def _chunk_indices(
+    n: int, n_bootstrap: int, seed: int
+) -> Iterator[tuple[int, npt.NDArray[np.int64]]]:
     """(first resample, indices of shape (resamples in the chunk, n)) chunk by chunk."""
     for chunk, start in enumerate(range(0, n_bootstrap, CHUNK_RESAMPLES)):
         size = min(CHUNK_RESAMPLES, n_bootstrap - start)
