@@ -24,6 +24,7 @@ BENCH_TOPICS = (
     "contextual",
     "store",
     "ensemble",
+    "ope",
     "serve",
 )
 
@@ -334,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.serve.loadtest import add_parser as add_loadtest_parser
 
     add_loadtest_parser(sub, _Parser)
+    from banditkit.ope.cli import add_parser as add_evaluate_parser
+
+    add_evaluate_parser(sub)
     return parser
 
 

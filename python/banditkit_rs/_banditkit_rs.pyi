@@ -55,6 +55,16 @@ def ridge_bootstrap_counts(
     n_draws: int,
     cdf: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def bootstrap_means(
+    terms: npt.NDArray[np.float64], n_bootstrap: int, seed: int | None = None
+) -> npt.NDArray[np.float64]: ...
+def bootstrap_self_normalised(
+    base: npt.NDArray[np.float64],
+    numer: npt.NDArray[np.float64],
+    denom: npt.NDArray[np.float64],
+    n_bootstrap: int,
+    seed: int | None = None,
+) -> npt.NDArray[np.float64]: ...
 
 class LinearBandit:
     def __init__(

@@ -181,6 +181,14 @@ TARGETS = [
         1.0,
         "LinUCB d=387 from_bytes (Rust) faster than pickle.loads of the NumPy object",
     ),
+    Target(
+        "ope.dr_interval",
+        "1,000,000 events, 10 arms, 1,000 resamples",
+        "rust",
+        "python",
+        10.0,
+        "DR estimate + 1,000-resample bootstrap interval, 1e6 events: Rust vs NumPy >= 10x",
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ from .exact import MVN_TOLERANCE, prob_best_beta, prob_best_gaussian, prob_best_
 from .linear import LinearBandit
 from .logistic import LogisticBandit
 from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, win_counts_mvn
+from .ope import bootstrap_means, bootstrap_self_normalised
 from .tspar import TSPar
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "LogisticBandit",
     "TSPar",
     "apply_aggressive",
+    "bootstrap_means",
+    "bootstrap_self_normalised",
     "prob_best_beta",
     "prob_best_gaussian",
     "prob_best_mvn",

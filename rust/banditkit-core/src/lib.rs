@@ -4,6 +4,7 @@
 //! - [`normal`], [`gamma`]: fast samplers (ziggurat normal, Marsaglia-Tsang gamma, Beta as a gamma ratio).
 //! - [`montecarlo`]: deterministic chunked, rayon-parallel win counting.
 //! - [`gaussian`], [`beta`]: the conjugate state of LinearBandit and TSPar.
+//! - [`ope`]: the deterministic parallel bootstrap behind the off-policy estimators' intervals.
 pub mod beta;
 pub mod contextual;
 pub mod ensemble;
@@ -16,6 +17,7 @@ pub mod linalg;
 pub mod logistic;
 pub mod montecarlo;
 pub mod normal;
+pub mod ope;
 pub mod rng;
 
 pub use error::{BanditError, Result};

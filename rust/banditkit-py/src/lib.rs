@@ -11,6 +11,7 @@ mod kernels;
 mod linear;
 mod locked;
 mod logistic;
+mod ope;
 mod persist;
 mod tspar;
 mod winprop;
@@ -24,6 +25,7 @@ fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     linear::register(m)?;
     logistic::register(m)?;
+    ope::register(m)?;
     tspar::register(m)?;
     m.add_function(wrap_pyfunction!(persist::_format_reencode, m)?)?;
     Ok(())
