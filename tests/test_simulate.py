@@ -5,8 +5,11 @@ Statistical checks use fixed seeds and bounds of 5 standard errors of the sampli
 
 from __future__ import annotations
 
-import ctypes
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,28 +268,42 @@ def extra_policies(monkeypatch):
     monkeypatch.setattr(report, "POLICIES", {**POLICIES, **extra})
 
 
-def _release_freed_heap() -> None:
-    """Hand the heap's free pages back to the system (glibc's malloc_trim), so that a leak has to
-    grow RSS however much freed memory earlier tests in this process left for it to reuse."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
+_MEMORY_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_simulate as t
+from banditkit.simulate import policies, report, runner
+from banditkit.simulate.policies import POLICIES, PolicySpec
+extra = {**POLICIES, "leaky": PolicySpec("leaky", "keeps every round", lambda *a: t._Leaky())}
+policies.POLICIES = runner.POLICIES = report.POLICIES = extra
+cfg = t._cfg(policies=("oracle", "leaky"), rounds=5_000, batch=50)
+doc = report.summarise(cfg, runner.run_all(cfg), {})
+mem = {name: doc["policies"][name]["memory"] for name in ("leaky", "oracle")}
+print(json.dumps({"memory": mem, "checkpoints": len(doc["checkpoints"]),
+                  "table": report.table(doc)}, default=float))
+"""
 
 
-def test_memory_that_grows_with_the_rounds_is_flagged(extra_policies):
-    _release_freed_heap()
-    cfg = _cfg(policies=("oracle", "leaky"), rounds=5_000, batch=50)
-    doc = report.summarise(cfg, run_all(cfg), {})
-    leaky, oracle = doc["policies"]["leaky"]["memory"], doc["policies"]["oracle"]["memory"]
-    # 8 KiB x 5,000 rounds ~ 40 MiB kept (less shows if the heap had freed memory to reuse).
+def test_memory_that_grows_with_the_rounds_is_flagged():
+    # In a fresh interpreter: in the test process, RSS also moves with what earlier tests left
+    # behind (freed heap for the leak to reuse, other tests' threads and pools allocating),
+    # which once made the constant-memory oracle look as if it grew.
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(Path(__file__).resolve().parent)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    leaky, oracle = out["memory"]["leaky"], out["memory"]["oracle"]
+    # 8 KiB x 5,000 rounds ~ 40 MiB kept.
     assert leaky["grows_with_rounds"] and leaky["rss_growth_mb"] > 20
     assert not oracle["grows_with_rounds"] and oracle["rss_growth_mb"] < report.GROWTH_FLAG_MB
     curve = leaky["rss_growth_curve_mb"]
-    # Still rising in the second half. (How much shows by mid-run depends on how much freed heap
-    # earlier tests left in this process for the leak to reuse before RSS grows.)
-    assert len(curve) == len(doc["checkpoints"]) and curve[-1] > curve[len(curve) // 2] + 5
-    assert "memory keeps growing with the rounds: leaky" in report.table(doc)
+    # Still rising in the second half.
+    assert len(curve) == out["checkpoints"] and curve[-1] > curve[len(curve) // 2] + 5
+    assert "memory keeps growing with the rounds: leaky" in out["table"]
 
 
 def test_a_policy_that_raises_is_reported_not_fatal(extra_policies):
