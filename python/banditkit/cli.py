@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
+from banditkit import _argtypes
+
 if TYPE_CHECKING:
     from banditkit.simulate.runner import Config, TaskResult
 
@@ -94,26 +96,6 @@ def _bench(args: argparse.Namespace) -> int:
 
         speedup_plot(rows, args.plot, info)
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -278,33 +260,38 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="comma-separated policies (default: every one the environment allows)",
     )
-    sim.add_argument("--arms", type=_positive_int, default=5, help="number of arms (default: 5)")
     sim.add_argument(
-        "--rounds", type=_positive_int, default=10_000, help="rounds per repeat (default: 10000)"
+        "--arms", type=_argtypes.positive_int, default=5, help="number of arms (default: 5)"
+    )
+    sim.add_argument(
+        "--rounds",
+        type=_argtypes.positive_int,
+        default=10_000,
+        help="rounds per repeat (default: 10000)",
     )
     sim.add_argument(
         "--batch",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=10,
         help="rounds between posterior updates, as an A/B test updates its split "
         "(default: 10; ORTS needs batches that observe several arms)",
     )
     sim.add_argument(
         "--repeats",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=10,
         help="independent repeats, for the intervals (default: 10)",
     )
-    sim.add_argument("--seed", type=_seed, default=0, help="master seed (default: 0)")
+    sim.add_argument("--seed", type=_argtypes.seed, default=0, help="master seed (default: 0)")
     sim.add_argument(
         "--features",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=5,
         help="context length of the linear environment (default: 5)",
     )
     sim.add_argument(
         "--window",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=1000,
         help="window of the *-window policies, per arm (default: 1000)",
     )
@@ -316,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--jobs",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=os.cpu_count() or 1,
         help="worker processes for the repeats (default: all cores)",
     )

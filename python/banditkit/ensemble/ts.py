@@ -17,6 +17,8 @@ from collections.abc import Hashable, Iterable, Sequence
 import numpy as np
 
 from ..python._validate import (
+    arm_mask,
+    arm_position,
     check_arm_list,
     check_context,
     check_contexts,
@@ -67,20 +69,10 @@ class BootstrapTS:
         return list(self._labels)
 
     def _index(self, arm: Hashable) -> int:
-        for k, label in enumerate(self._labels):
-            if label is arm or label == arm:
-                return k
-        raise ValueError(f"unknown arm {arm!r}")
+        return arm_position(self._labels, arm)
 
     def _mask(self, available_arms: Sequence[Hashable] | None) -> np.ndarray | None:
-        if available_arms is None:
-            return None
-        idx = [self._index(a) for a in check_arm_list(available_arms, "available_arms")]
-        if not idx:
-            raise ValueError("available_arms must not be empty")
-        mask = np.zeros(len(self._labels), dtype=bool)
-        mask[idx] = True
-        return mask
+        return arm_mask(self._labels, available_arms)
 
     # --- deciding ---
 

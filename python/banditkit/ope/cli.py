@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Any
 
+from banditkit import _argtypes
 from banditkit.ope.estimators import ESTIMATORS
 
 
@@ -164,18 +165,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _non_negative(text: str) -> int:
-    return 0 if text.strip() == "0" else _count(text)
+    return 0 if text.strip() == "0" else _argtypes.positive_int(text)
 
 
 def _clip(text: str) -> float:
@@ -214,7 +205,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="resamples, 0 for none (default: 1000)",
     )
     p.add_argument("--seed", type=_non_negative, default=0, help="seed (default: 0)")
-    p.add_argument("--folds", type=_count, default=5, help="cross-fitting folds (default: 5)")
+    p.add_argument(
+        "--folds", type=_argtypes.positive_int, default=5, help="cross-fitting folds (default: 5)"
+    )
     p.add_argument(
         "--exploration",
         type=float,
@@ -224,9 +217,20 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the table as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="estimates with their intervals")
     p.add_argument("--simulate", action="store_true", help="bias and RMSE on synthetic logs")
-    p.add_argument("--repeats", type=_count, default=100, help="--simulate: logs (default: 100)")
-    p.add_argument("--events", type=_count, default=1000, help="--simulate: events per log")
-    p.add_argument("--arms", type=_count, default=10, help="--simulate: arms (default: 10)")
-    p.add_argument("--features", type=_count, default=5, help="--simulate: context length")
+    p.add_argument(
+        "--repeats",
+        type=_argtypes.positive_int,
+        default=100,
+        help="--simulate: logs (default: 100)",
+    )
+    p.add_argument(
+        "--events", type=_argtypes.positive_int, default=1000, help="--simulate: events per log"
+    )
+    p.add_argument(
+        "--arms", type=_argtypes.positive_int, default=10, help="--simulate: arms (default: 10)"
+    )
+    p.add_argument(
+        "--features", type=_argtypes.positive_int, default=5, help="--simulate: context length"
+    )
     p.set_defaults(func=run, subparser=p)
     return p

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -346,3 +346,23 @@ def check_rewards(rewards: object) -> np.ndarray:
     if not np.isfinite(r).all():
         raise ValueError("rewards must be finite")
     return r
+
+
+def arm_position(labels: Sequence[Any], arm: object) -> int:
+    """The index of `arm` among `labels` (identity first, then equality), else ValueError."""
+    for k, label in enumerate(labels):
+        if label is arm or label == arm:
+            return k
+    raise ValueError(f"unknown arm {arm!r}")
+
+
+def arm_mask(labels: Sequence[Any], available_arms: object) -> np.ndarray | None:
+    """A boolean mask over `labels` of the arms in `available_arms` (None: every arm)."""
+    if available_arms is None:
+        return None
+    idx = [arm_position(labels, a) for a in check_arm_list(available_arms, "available_arms")]
+    if not idx:
+        raise ValueError("available_arms must not be empty")
+    mask = np.zeros(len(labels), dtype=bool)
+    mask[idx] = True
+    return mask

@@ -30,6 +30,8 @@ import numpy as np
 from . import _persist
 from ._sync import Synchronized, synchronized
 from ._validate import (
+    arm_mask,
+    arm_position,
     check_arm_list,
     check_context,
     check_contexts,
@@ -204,20 +206,10 @@ class _LinearBandit(Synchronized, _persist.Persistent, ABC):
         return list(self._labels)
 
     def _index(self, arm: Hashable) -> int:
-        for k, label in enumerate(self._labels):
-            if label is arm or label == arm:
-                return k
-        raise ValueError(f"unknown arm {arm!r}")
+        return arm_position(self._labels, arm)
 
     def _available(self, available_arms: Sequence[Hashable] | None) -> np.ndarray | None:
-        if available_arms is None:
-            return None
-        idx = [self._index(a) for a in check_arm_list(available_arms, "available_arms")]
-        if not idx:
-            raise ValueError("available_arms must not be empty")
-        mask = np.zeros(len(self._labels), dtype=bool)
-        mask[idx] = True
-        return mask
+        return arm_mask(self._labels, available_arms)
 
     def _ready_to_score(self) -> None:
         if not self._labels:

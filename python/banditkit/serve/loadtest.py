@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from banditkit import _argtypes
+
 if TYPE_CHECKING:
     import httpx
 
@@ -511,36 +513,6 @@ def format_report(report: dict[str, Any]) -> str:
 # --- the `banditkit loadtest` subcommand ---
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
-    return value
-
-
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -576,34 +548,34 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     p.add_argument("--experiment", required=True, metavar="NAME", help="the experiment to load")
     p.add_argument(
         "--duration",
-        type=_positive_float,
+        type=_argtypes.positive_float,
         default=10.0,
         metavar="S",
         help="seconds to send requests for (default: 10)",
     )
     p.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=8,
         metavar="C",
         help="concurrent clients (default: 8)",
     )
     p.add_argument(
         "--batch",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         default=1,
         metavar="B",
         help="decisions per recommend request (default: 1)",
     )
     p.add_argument(
         "--max-requests",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         metavar="N",
         help="stop after N HTTP requests in all (default: no bound)",
     )
     p.add_argument(
         "--rate",
-        type=_positive_float,
+        type=_argtypes.positive_float,
         metavar="R",
         help="send R recommend requests per second in all, paced; latency counts from when "
         "each was due (default: as fast as the server answers)",
@@ -623,13 +595,13 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--arms",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         metavar="K",
         help="with --create: number of arms (default: 10)",
     )
     p.add_argument(
         "--n-features",
-        type=_positive_int,
+        type=_argtypes.positive_int,
         metavar="D",
         help="with --create linucb/lints: context length",
     )
@@ -637,7 +609,10 @@ def add_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None:
         "--token", metavar="T", help="bearer token for writes (default: $BANDITKIT_TOKEN)"
     )
     p.add_argument(
-        "--seed", type=_seed, default=0, help="seed of the contexts and rewards (default: 0)"
+        "--seed",
+        type=_argtypes.seed,
+        default=0,
+        help="seed of the contexts and rewards (default: 0)",
     )
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.set_defaults(func=main, subparser=p)
