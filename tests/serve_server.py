@@ -1,6 +1,6 @@
 """A real `banditkit serve` process for the serve tests: `python -m banditkit serve` on a free
-127.0.0.1 port, started from the worktree's python/ (through PYTHONPATH), with its output kept
-in a log file that a failing test shows."""
+127.0.0.1 port, started from the banditkit the tests imported (through PYTHONPATH), with its
+output kept in a log file that a failing test shows."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from typing import Any
 
 import httpx
 
+import banditkit
+
 ROOT = Path(__file__).resolve().parent.parent
+# Where the banditkit under test lives (and banditkit_rs beside it), for server subprocesses.
+PACKAGE_ROOT = str(Path(banditkit.__file__).resolve().parent.parent)
 TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -28,12 +32,14 @@ def free_port() -> int:
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The test's environment without the developer's BANDITKIT_* serve settings (a token in
-    their shell must not change what the test sees), with this worktree's package first."""
+    their shell must not change what the test sees), with the folder of the banditkit this
+    test imported first: the worktree's python/ in development, site-packages once installed
+    (where the compiled extension is)."""
     from banditkit.serve.settings import FIELDS, env_name
 
     env = {k: v for k, v in os.environ.items() if k not in {env_name(f) for f in FIELDS}}
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(ROOT / "python"), os.environ.get("PYTHONPATH")) if p
+        p for p in (PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p
     )
     env.update(extra or {})
     return env

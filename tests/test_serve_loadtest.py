@@ -24,6 +24,7 @@ from banditkit.bench import (
 from banditkit.bench import serve as bench_serve  # noqa: E402
 from banditkit.cli import main  # noqa: E402
 from banditkit.serve import loadtest  # noqa: E402
+from serve_server import PACKAGE_ROOT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +41,7 @@ def experiment(url: str, name: str) -> dict:
 
 
 def banditkit(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT}
     return subprocess.run(
         [sys.executable, "-m", "banditkit.cli", *args],
         capture_output=True,
