@@ -1,10 +1,11 @@
-"""argparse value types shared by the `banditkit` subcommands: one message per kind of bad
-value, whichever command reads it."""
+"""argparse value types and output-path checks shared by the `banditkit` subcommands: one
+message per kind of bad value, whichever command reads it."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 
 
 def positive_int(text: str) -> int:
@@ -38,3 +39,15 @@ def seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {text!r}")
     return value
+
+
+def unwritable(path: str | None) -> str | None:
+    """Why `path` cannot be written (checked before a long run), or None."""
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"cannot write {path}: no directory {folder}"
+    if os.path.isdir(path):
+        return f"cannot write {path}: it is a directory"
+    return None

@@ -43,18 +43,6 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
-def _writable(path: str | None) -> str | None:
-    """Why `path` cannot be written (checked before a long run), or None."""
-    if path is None:
-        return None
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        return f"cannot write {path}: no directory {folder}"
-    if os.path.isdir(path):
-        return f"cannot write {path}: it is a directory"
-    return None
-
-
 def _bench(args: argparse.Namespace) -> int:
     from banditkit.bench import report
 
@@ -65,7 +53,7 @@ def _bench(args: argparse.Namespace) -> int:
             "bench", f"unknown topic(s) {', '.join(unknown)}; choose from {', '.join(BENCH_TOPICS)}"
         )
     for path in (args.json, args.markdown, args.plot):
-        if problem := _writable(path):
+        if problem := _argtypes.unwritable(path):
             return _fail("bench", problem)
     info = report.machine()
     print("banditkit bench: " + ", ".join(f"{k} {v}" for k, v in info.items()))
@@ -113,7 +101,7 @@ def _simulate(args: argparse.Namespace) -> int:
             "simulate", f"--plot writes a PNG file: give a name ending in .png, got {args.plot!r}"
         )
     for path in (args.json, args.plot):
-        if problem := _writable(path):
+        if problem := _argtypes.unwritable(path):
             return _fail("simulate", problem)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         return _fail("simulate", "--plot needs matplotlib: pip install matplotlib")

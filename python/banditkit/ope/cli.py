@@ -27,15 +27,6 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _writable(path: str | None) -> str | None:
-    if path is None:
-        return None
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        return f"cannot write {path}: no directory {folder}"
-    return None
-
-
 def _estimators(text: str | None, lambda_: float) -> list[Any]:
     names = list(ESTIMATORS) if text is None else [t.strip() for t in text.split(",") if t.strip()]
     unknown = [n for n in names if n not in ESTIMATORS]
@@ -103,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and not args.plot.lower().endswith(".png"):
         return _fail(f"--plot writes a PNG file: give a name ending in .png, got {args.plot!r}")
     for path in (args.json, args.plot):
-        if problem := _writable(path):
+        if problem := _argtypes.unwritable(path):
             return _fail(problem)
     if not 0 < args.alpha < 1:
         return _fail(f"--alpha must be in (0, 1), got {args.alpha}")
