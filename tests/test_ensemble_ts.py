@@ -31,6 +31,23 @@ def test_regret_is_far_below_random():
     assert ours < random / 10, (ours, random)
 
 
+def test_explores_arms_it_has_not_played_yet():
+    # Bernoulli arms with a constant context: without a random prior per member, the first arm
+    # that pays once outscores every unplayed arm (all members at 0) in every member, forever.
+    means = np.array([0.04, 0.08, 0.12, 0.16, 0.2])
+    ts = BootstrapTS(range(5), 1, n_estimators=30, seed=5)
+    rng = np.random.default_rng(6)
+    x = np.ones(1)
+    plays = np.zeros(5, dtype=int)
+    for _ in range(3000):
+        k = ts.select(x)
+        plays[k] += 1
+        ts.update(k, x, float(rng.random() < means[k]))
+    regret = float(plays @ (means.max() - means))
+    # Uniform play would cost 3000 * 0.08 = 240 in expectation; the stuck policy cost 480.
+    assert plays.min() > 0 and regret < 240 / 3, (plays, regret)
+
+
 def test_propensities_are_vote_shares_and_sum_to_one():
     rng = np.random.default_rng(0)
     ts = BootstrapTS(["a", "b", "c"], 2, n_estimators=40, seed=1)
@@ -87,7 +104,8 @@ def test_bad_input_raises_value_error_and_changes_nothing(call):
 
 @pytest.mark.parametrize("kwargs", [
     {"n_estimators": 0}, {"alpha": 0.0}, {"alpha": -1.0}, {"n_features": 0}, {"arms": []},
-    {"arms": [1, 1]},
+    {"arms": [1, 1]}, {"prior_scale": -1.0}, {"prior_scale": float("nan")},
+    {"prior_scale": True},
 ])  # fmt: skip
 def test_bad_settings_are_refused(kwargs):
     args = {"arms": [0, 1], "n_features": 2, **kwargs}

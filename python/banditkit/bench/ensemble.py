@@ -92,6 +92,15 @@ def _row(case: str, impl: str, seconds: float, repeats: int, note: str = "") -> 
 
 
 def run(quick: bool) -> list[Row]:
+    try:
+        import sklearn  # noqa: F401 - BootstrapRidge is a scikit-learn estimator
+    except ModuleNotFoundError:
+        print(
+            "[ensemble] skipped: BootstrapRidge needs scikit-learn "
+            "(pip install 'banditkit[ensemble]' or '.[bench]')",
+            file=sys.stderr,
+        )
+        return []
     from sklearn.ensemble import BaggingRegressor
     from sklearn.linear_model import Ridge
 

@@ -12,6 +12,7 @@ threads only behind your own lock. It is not saved by `banditkit.save` (yet).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
@@ -41,6 +42,7 @@ class BootstrapTS:
         n_estimators: int = 50,
         alpha: float = 1.0,
         seed: int | None = None,
+        prior_scale: float = 1.0,
     ) -> None:
         labels = check_arm_list(list(arms) if not isinstance(arms, str) else arms, "arms")
         if not labels:
@@ -54,6 +56,11 @@ class BootstrapTS:
         if self.n_estimators < 1:
             raise ValueError(f"n_estimators must be at least 1, got {n_estimators!r}")
         self.alpha = check_positive(alpha, "alpha")
+        if isinstance(prior_scale, bool) or not isinstance(prior_scale, (int, float)):
+            raise ValueError(f"prior_scale must be a number >= 0, got {prior_scale!r}")
+        if not (math.isfinite(prior_scale) and prior_scale >= 0):
+            raise ValueError(f"prior_scale must be a finite number >= 0, got {prior_scale!r}")
+        self.prior_scale = float(prior_scale)
         self._labels = list(labels)
         self._rng = np.random.default_rng(check_seed(seed))
         self._reset()
@@ -61,8 +68,11 @@ class BootstrapTS:
     def _reset(self) -> None:
         k, m, d = len(self._labels), self.n_estimators, self.n_features
         self._a_inv = np.broadcast_to(np.eye(d) / self.alpha, (k, m, d, d)).copy()
-        self._b = np.zeros((k, m, d))
-        self._theta = np.zeros((k, m, d))
+        # A random prior per member (theta ~ N(0, prior_scale^2) before any data, as alpha
+        # pseudo-observations that the data wash out): with all members at 0, an arm that once
+        # paid a positive reward would beat every unplayed arm in every member, forever.
+        self._b = self._rng.normal(0.0, self.prior_scale * self.alpha, size=(k, m, d))
+        self._theta = self._b / self.alpha
 
     @property
     def arms(self) -> list[Hashable]:
