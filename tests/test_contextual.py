@@ -83,10 +83,11 @@ def test_linucb_scores_are_the_formula(bk):
         np.testing.assert_allclose(scores[:, j], want, rtol=1e-10)
 
 
-def test_untrained_ties_go_to_first_arm(bk):
-    b = make(bk, "LinUCB", 3)
-    assert b.select([1.0, 2.0, 3.0]) == "a"
-    assert b.select([1.0, 2.0, 3.0], available_arms=["c", 7]) == 7
+def test_untrained_ties_are_broken_among_the_tied_arms(bk):
+    """Ties are broken uniformly at random (frequencies: tests/test_propensities.py)."""
+    b = make(bk, "LinUCB", 3, seed=2)
+    assert {b.select([1.0, 2.0, 3.0]) for _ in range(60)} == set(ARMS)
+    assert {b.select([1.0, 2.0, 3.0], available_arms=["c", 7]) for _ in range(40)} == {7, "c"}
     assert b.predict(np.ones((4, 3)), available_arms=["c"]) == ["c"] * 4
 
 
@@ -115,9 +116,18 @@ def test_lints_repeatable_by_seed(bk):
 
 
 def test_linucb_is_deterministic(bk):
+    """The seed only breaks exact ties: once every arm has seen a different context, none
+    arise, and any seed plays the same."""
     d = 6
     X, R = stream(300, d, seed=4)
-    assert play(make(bk, "LinUCB", d, seed=1), X, R) == play(make(bk, "LinUCB", d, seed=2), X, R)
+    runs = []
+    for seed in (1, 2):
+        b = make(bk, "LinUCB", d, seed=seed)
+        for k, arm in enumerate(ARMS):
+            b.update(arm, X[k], R[k])
+        runs.append(play(b, X[3:], R[3:]))
+    assert runs[0] == runs[1]
+    assert play(make(bk, "LinUCB", d, seed=3), X, R) == play(make(bk, "LinUCB", d, seed=3), X, R)
 
 
 def test_lints_draws_have_the_posterior_law(bk):
@@ -140,7 +150,10 @@ def test_backends_agree_on_linucb(py_bk, rs_bk, kw):
     d = 10
     X, R = stream(1500, d, seed=6)
     p, r = make(py_bk, "LinUCB", d, **kw), make(rs_bk, "LinUCB", d, **kw)
-    assert play(p, X, R) == play(r, X, R)
+    # One observation per arm first: untrained arms tie, and ties are broken at random.
+    for b in (p, r):
+        b.partial_fit(X[:3], ARMS, R[:3])
+    assert play(p, X[3:], R[3:]) == play(r, X[3:], R[3:])
     for k in ARMS:
         np.testing.assert_allclose(r.theta(k), p.theta(k), rtol=0, atol=1e-10)
         np.testing.assert_allclose(r.gram(k), p.gram(k), rtol=1e-12, atol=1e-9)

@@ -164,3 +164,26 @@ def test_bench_topic_runs_small(monkeypatch):
     assert {r["impl"] for r in rows} >= {"python"}
     for r in rows:
         assert r["group"] == "ope.dr_interval" and r["per"] == 40_000 and r["median_s"] > 0
+
+
+def test_lints_policy_is_exact_thompson_on_the_ridge_model():
+    """`--policy lints`: per event, the exact win probabilities of N(q, (alpha width)^2),
+    which Thompson draws from the same scores reproduce within 5 standard errors."""
+    from banditkit.ope import policies
+    from banditkit.ope.reward_model import RewardModel
+    from banditkit.python.exact import prob_best_gaussian
+
+    log = SyntheticBandit(n_actions=3, n_features=2, seed=4).sample(300, 0)
+    log = dict(log, n_actions=3)
+    pi = policies.action_dist("lints", log, alpha=2.0)
+    model = RewardModel(3, n_folds=1).fit(log["context"], log["action"], log["reward"])
+    q, width = model.predict(log["context"]), model.ridge.widths(log["context"])
+    assert pi.shape == (300, 3)
+    np.testing.assert_allclose(pi.sum(axis=1), 1.0, atol=1e-12)
+    for i in range(0, 300, 37):
+        np.testing.assert_allclose(pi[i], prob_best_gaussian(q[i], 2.0 * width[i]), atol=1e-12)
+    draws = 20_000
+    rng = np.random.default_rng(0)
+    z = q[0] + 2.0 * width[0] * rng.standard_normal((draws, 3))
+    freq = np.bincount(np.argmax(z, axis=1), minlength=3) / draws
+    assert np.all(np.abs(freq - pi[0]) <= 5 * np.sqrt(pi[0] * (1 - pi[0]) / draws))

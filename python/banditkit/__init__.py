@@ -30,6 +30,7 @@ LogisticBandit = _impl.LogisticBandit
 LinUCB = _impl.LinUCB
 LinTS = _impl.LinTS
 prob_best_gaussian = _impl.prob_best_gaussian
+prob_best_gaussian_rows = _impl.prob_best_gaussian_rows
 prob_best_beta = _impl.prob_best_beta
 prob_best_mvn = _impl.prob_best_mvn
 
@@ -47,6 +48,7 @@ __all__ = [
     "LinUCB",
     "LinTS",
     "prob_best_gaussian",
+    "prob_best_gaussian_rows",
     "prob_best_beta",
     "prob_best_mvn",
     "BootstrapRidge",

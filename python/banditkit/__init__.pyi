@@ -13,6 +13,7 @@ from banditkit_rs import LogisticBandit as LogisticBandit
 from banditkit_rs import TSPar as TSPar
 from banditkit_rs import prob_best_beta as prob_best_beta
 from banditkit_rs import prob_best_gaussian as prob_best_gaussian
+from banditkit_rs import prob_best_gaussian_rows as prob_best_gaussian_rows
 from banditkit_rs import prob_best_mvn as prob_best_mvn
 
 __version__: str

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                         "the log keeps only the logged arm's probability, so the logged policy's "
                         "full distribution is unknown: use IPS or SNIPS (or add behaviour_dist)"
                     )
-            pi = policies.action_dist(args.policy, log, alpha=args.exploration, seed=args.seed)
+            pi = policies.action_dist(args.policy, log, alpha=args.exploration)
             model = RewardModel(log["n_actions"], n_folds=args.folds, seed=args.seed)
             n_boot = None if args.n_bootstrap == 0 else args.n_bootstrap
             rows = evaluate(

@@ -9,7 +9,8 @@
 - `greedy`, `linucb`, `lints`: policies fitted on the log's own per-arm ridge `RewardModel`
   (in-sample, so they look at the same events they are evaluated on): the argmax of q, of
   q + alpha * width, or Thompson sampling with scores N(q, (alpha * width)^2), whose arm
-  probabilities are estimated from `draws` joint draws per event. Ties share the probability;
+  probabilities are computed exactly per event (`banditkit.prob_best_gaussian_rows`, the
+  scores being independent given x). Ties share the probability;
 - a `.npz` file holding `action_dist` (n, K) (or a single array).
 """
 
@@ -38,24 +39,7 @@ def share_ties(scores: np.ndarray) -> np.ndarray:
     return top / top.sum(axis=1, keepdims=True)
 
 
-def thompson_probabilities(
-    mean: np.ndarray, sd: np.ndarray, draws: int, rng: np.random.Generator
-) -> np.ndarray:
-    """P(arm wins) per row for independent N(mean, sd^2) scores, by `draws` joint draws."""
-    n, k = mean.shape
-    out = np.empty((n, k))
-    block = max(1, 4_000_000 // (draws * k))  # bounds memory at about 32 MB of draws
-    for start in range(0, n, block):
-        m, s = mean[start : start + block], sd[start : start + block]
-        z = m[:, None, :] + s[:, None, :] * rng.standard_normal((len(m), draws, k))
-        wins = np.eye(k)[np.argmax(z, axis=2)].sum(axis=1)
-        out[start : start + block] = wins / draws
-    return out
-
-
-def action_dist(
-    spec: str, logged: dict[str, Any], *, alpha: float = 1.0, draws: int = 256, seed: int = 0
-) -> np.ndarray:
+def action_dist(spec: str, logged: dict[str, Any], *, alpha: float = 1.0) -> np.ndarray:
     """The (n, K) action distribution of the policy named `spec` on the log's events."""
     n, k = logged["reward"].size, logged["n_actions"]
     if spec == "uniform":
@@ -79,7 +63,9 @@ def action_dist(
         width = model.ridge.widths(logged["context"])
         if spec == "linucb":
             return share_ties(q + alpha * width)
-        return thompson_probabilities(q, alpha * width, draws, np.random.default_rng(seed))
+        import banditkit
+
+        return banditkit.prob_best_gaussian_rows(q, alpha * width, share_ties=True)
     if spec.lower().endswith(".npz") or os.path.exists(spec):
         with np.load(spec, allow_pickle=False) as data:
             if "action_dist" in data.files:

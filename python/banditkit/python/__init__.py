@@ -10,7 +10,13 @@ from __future__ import annotations
 from .._errors import FormatError
 from .contextual import LinTS, LinUCB
 from .ensemble import ridge_bootstrap_counts, ridge_ensemble_fit
-from .exact import MVN_TOLERANCE, prob_best_beta, prob_best_gaussian, prob_best_mvn
+from .exact import (
+    MVN_TOLERANCE,
+    prob_best_beta,
+    prob_best_gaussian,
+    prob_best_gaussian_rows,
+    prob_best_mvn,
+)
 from .linear import LinearBandit
 from .logistic import LogisticBandit
 from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, win_counts_mvn
@@ -30,6 +36,7 @@ __all__ = [
     "bootstrap_self_normalised",
     "prob_best_beta",
     "prob_best_gaussian",
+    "prob_best_gaussian_rows",
     "prob_best_mvn",
     "ridge_bootstrap_counts",
     "ridge_ensemble_fit",

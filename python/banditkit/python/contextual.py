@@ -15,6 +15,9 @@ LinTS scores a context with ``theta^T x + v sqrt(x^T A^{-1} x) z``, ``z ~ N(0, 1
 context this is exactly ``theta_tilde^T x`` with ``theta_tilde ~ N(theta, v^2 A^{-1})``. Every
 scored context (one ``select``, or one row of ``predict``/``decision_function``) draws one
 normal per arm, in arm order, so ``predict(X)`` equals ``select`` on each row in turn.
+Tied maxima are broken uniformly at random (one more draw, only for a row with a tie), so
+``propensities`` is exact: the tied arms' share for LinUCB, the Gaussian win probabilities of
+the scores given x for LinTS.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ._validate import (
     setting_integer,
     setting_number,
 )
+from .exact import prob_best_gaussian_rows
 
 CHECK_EVERY = 32
 RESIDUAL_TOL = 1e-7
@@ -221,17 +225,52 @@ class _LinearBandit(Synchronized, _persist.Persistent, ABC):
     def _scores(self, X: np.ndarray) -> np.ndarray:
         """Scores (n, n_arms); LinTS consumes one normal per arm per row."""
 
+    @abstractmethod
+    def _propensities(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """P(the choice for each row is each arm), (n, n_arms), 0 outside `mask`; no draw."""
+
     def _choose(self, scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Argmax per row; tied maxima uniformly at random (one draw per row with a tie), so
+        a tied arm's propensity is exactly 1 / (number tied)."""
         if mask is not None:
             scores = np.where(mask, scores, -np.inf)
-        return np.argmax(scores, axis=1)  # first maximum: ties go to the first arm
+        top = scores == scores.max(axis=1, keepdims=True)
+        choice = np.argmax(top, axis=1)
+        for i in np.flatnonzero(top.sum(axis=1) > 1):
+            tied = np.flatnonzero(top[i])
+            choice[i] = tied[self._rng.integers(tied.size)]
+        return choice
+
+    def _open(self, mask: np.ndarray | None) -> np.ndarray:
+        return np.ones(len(self._labels), dtype=bool) if mask is None else mask
 
     @synchronized
-    def select(self, x: object, available_arms: Sequence[Hashable] | None = None) -> Hashable:
+    def select(
+        self,
+        x: object,
+        available_arms: Sequence[Hashable] | None = None,
+        return_propensity: bool = False,
+    ) -> Any:
+        """The arm to play for `x`; with `return_propensity`, `(arm, P(this call picks it))`."""
         v = check_context(x, self.n_features)
         mask = self._available(available_arms)
         self._ready_to_score()
-        return self._labels[int(self._choose(self._scores(v[None, :]), mask)[0])]
+        k = int(self._choose(self._scores(v[None, :]), mask)[0])
+        if not return_propensity:
+            return self._labels[k]
+        return self._labels[k], float(self._propensities(v[None, :], self._open(mask))[0, k])
+
+    @synchronized
+    def propensities(
+        self, X: object, available_arms: Sequence[Hashable] | None = None
+    ) -> np.ndarray:
+        """Probability that `select` picks each arm for each row of `X`, (n, n_arms), columns
+        in arm order, unavailable arms 0. Exact: LinUCB's tied maxima share evenly; LinTS's
+        scores given x are independent Gaussians, so it is their win probability."""
+        m = check_contexts(X, self.n_features)
+        mask = self._available(available_arms)
+        self._ready_to_score()
+        return self._propensities(m, self._open(mask))
 
     @synchronized
     def predict(self, X: object, available_arms: Sequence[Hashable] | None = None) -> list:
@@ -467,6 +506,11 @@ class LinUCB(_LinearBandit):
             out[:, k] = X @ m.theta + self.alpha * np.sqrt(m.variances(X))
         return out
 
+    def _propensities(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        scores = np.where(mask, self._scores(X), -np.inf)
+        top = scores == scores.max(axis=1, keepdims=True)
+        return top / top.sum(axis=1, keepdims=True)
+
     @synchronized
     def __repr__(self) -> str:
         return (
@@ -501,6 +545,14 @@ class LinTS(_LinearBandit):
         out = np.empty_like(z)
         for k, m in enumerate(self._models):
             out[:, k] = X @ m.theta + self.v * np.sqrt(m.variances(X)) * z[:, k]
+        return out
+
+    def _propensities(self, X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        models = [m for m, open_ in zip(self._models, mask, strict=True) if open_]
+        mean = np.stack([X @ m.theta for m in models], axis=1)
+        sd = np.stack([self.v * np.sqrt(m.variances(X)) for m in models], axis=1)
+        out = np.zeros((X.shape[0], len(self._models)))
+        out[:, mask] = prob_best_gaussian_rows(mean, sd, share_ties=True)
         return out
 
     @synchronized

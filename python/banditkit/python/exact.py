@@ -20,7 +20,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-__all__ = ["MVN_TOLERANCE", "prob_best_beta", "prob_best_gaussian", "prob_best_mvn"]
+__all__ = [
+    "MVN_TOLERANCE",
+    "prob_best_beta",
+    "prob_best_gaussian",
+    "prob_best_gaussian_rows",
+    "prob_best_mvn",
+    "share_point_mass_ties",
+]
 
 #: Default target for the error estimate (3.5 standard errors) of each `prob_best_mvn`
 #: probability: about the accuracy of 2,500,000 Monte Carlo draws.
@@ -102,6 +109,41 @@ def _integrate_shared(
         suffix = np.cumsum(np.vstack([log_f[1:], zero])[::-1], axis=0)[::-1]
         probs[rows] += np.exp(log_pdf(tb, rows) + prefix + suffix) @ wb
     return probs
+
+
+def share_point_mass_ties(
+    mu: NDArray[np.float64], sigma: NDArray[np.float64], probs: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """`prob_best_gaussian`'s answer as a policy's propensities: the probability of the point
+    masses (`sigma == 0`) tied at the top shared evenly among them (a policy breaking ties
+    uniformly at random; `prob_best_gaussian` gives it to the first, as argmax does), and the
+    quadrature's rounding below zero (~1e-22) set to 0."""
+    out = np.maximum(probs, 0.0)
+    mass = sigma == 0
+    if mass.sum() < 2:
+        return out
+    tied = mass & (mu == mu[mass].max())
+    out[tied] = probs[tied].sum() / tied.sum()
+    return out
+
+
+def prob_best_gaussian_rows(
+    mu: ArrayLike, sigma: ArrayLike, share_ties: bool = False
+) -> NDArray[np.float64]:
+    """`prob_best_gaussian` of every row of (n, k) `mu` and `sigma`; with `share_ties`, as a
+    policy's propensities (`share_point_mass_ties`)."""
+    mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    if mu.ndim != 2:
+        raise ValueError(f"mu must be 2-D, got shape {mu.shape}")
+    if sigma.shape != mu.shape:
+        raise ValueError(
+            f"mu and sigma must have the same shape, got {list(mu.shape)} and {list(sigma.shape)}"
+        )
+    out = np.empty(mu.shape)
+    for i, (m, s) in enumerate(zip(mu, sigma, strict=True)):
+        p = prob_best_gaussian(m, s)
+        out[i] = share_point_mass_ties(m, s, p) if share_ties else p
+    return out
 
 
 def prob_best_gaussian(mu: ArrayLike, sigma: ArrayLike) -> NDArray[np.float64]:

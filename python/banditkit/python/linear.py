@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import _persist
-from ._sampling import rank_by_draw, rng_for_call, split_win_prop
+from ._sampling import open_mask, propensity_dict, rng_for_call, select_from_draw, split_win_prop
 from ._sync import Synchronized, synchronized
 from ._validate import (
     check_action_list,
@@ -25,7 +25,6 @@ from ._validate import (
     check_prior,
     check_reward_obs,
     check_seed,
-    check_select_n,
     overflow_error,
 )
 from .montecarlo import apply_aggressive, win_counts_gaussian
@@ -147,15 +146,45 @@ class LinearBandit(Synchronized, _persist.Persistent):
         return split_win_prop(names, self.mu, observed_shares)
 
     @synchronized
-    def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
-        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
+    def select(
+        self,
+        n: int = 1,
+        seed: int | None = None,
+        return_propensity: bool = False,
+        available_arms: Sequence[Hashable] | None = None,
+    ) -> Any:
+        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list,
+        among `available_arms` (default all). With `return_propensity` (n=1 only): `(arm, p)`,
+        p the exact probability that this draw picks that arm."""
         names = self.get_models()
-        n = check_select_n(n, len(names))
         seed = check_seed(seed)
-        mu = np.array([self.mu[name] for name in names])
-        sigma = np.array([self.sigma[name] for name in names])
-        sample = mu + sigma * rng_for_call(self._rng, seed).standard_normal(len(names))
-        return rank_by_draw(names, sample, n)
+        mu, sigma = self._arrays(names)
+
+        def draw() -> np.ndarray:
+            return mu + sigma * rng_for_call(self._rng, seed).standard_normal(len(names))
+
+        return select_from_draw(
+            names, n, available_arms, return_propensity, draw, lambda m: self._open(mu, sigma, m)
+        )
+
+    @synchronized
+    def propensities(self, available_arms: Sequence[Hashable] | None = None) -> dict:
+        """Exact probability that `select(available_arms=...)` picks each arm: every arm in
+        model order, unavailable arms 0 (`prob_best_gaussian` of the open arms' posteriors)."""
+        names = self.get_models()
+        mask = open_mask(names, available_arms)
+        mu, sigma = self._arrays(names)
+        return propensity_dict(names, mask, self._open(mu, sigma, mask))
+
+    def _arrays(self, names: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        mu = np.array([self.mu[name] for name in names], dtype=float)
+        return mu, np.array([self.sigma[name] for name in names], dtype=float)
+
+    @staticmethod
+    def _open(mu: np.ndarray, sigma: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        from .exact import prob_best_gaussian
+
+        return prob_best_gaussian(mu[mask], sigma[mask])
 
     @synchronized
     def get_statistics(self) -> dict[Hashable, dict[str, float]]:

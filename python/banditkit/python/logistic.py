@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _logistic_math as lm
 from . import _persist
-from ._sampling import rank_by_draw, rng_for_call, split_win_prop
+from ._sampling import open_mask, propensity_dict, rng_for_call, select_from_draw, split_win_prop
 from ._sync import Synchronized, synchronized
 from ._validate import (
     check_action_list,
@@ -24,7 +24,6 @@ from ._validate import (
     check_draw,
     check_method,
     check_seed,
-    check_select_n,
     overflow_error,
     setting_flag,
 )
@@ -34,6 +33,9 @@ SYMMETRY_TOL = 1e-9  # relative asymmetry accepted in a user-supplied sigma_inv
 # A user-supplied sigma_inv may have eigenvalues this far below zero, relative to the largest
 # (rounding, e.g. of a get_par output), and no further.
 USER_PSD_TOL = 1e-9
+# Error target (3.5 standard errors) of each `propensities` probability, and its QMC seed.
+PROPENSITY_TOLERANCE = 1e-4
+PROPENSITY_SEED = 0
 PSD_TOL = 1e-9  # negative eigenvalue (relative to the largest entry) accepted in a saved sigma_inv
 
 
@@ -249,16 +251,48 @@ class LogisticBandit(Synchronized, _persist.Persistent):
         return split_win_prop(names, set(self.action_list), observed_shares)
 
     @synchronized
-    def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
-        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
+    def select(
+        self,
+        n: int = 1,
+        seed: int | None = None,
+        return_propensity: bool = False,
+        available_arms: Sequence[Hashable] | None = None,
+    ) -> Any:
+        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list,
+        among `available_arms` (default all). With `return_propensity` (n=1 only): `(arm, p)`,
+        p the probability that this draw picks that arm (as `propensities`)."""
         names = self.get_models()
-        n = check_select_n(n, len(names))
         seed = check_seed(seed)
-        if len(names) == 1:
-            return rank_by_draw(names, np.zeros(1), n)
-        mean, low = self._sampler(names)
-        sample = mean + low @ rng_for_call(self._rng, seed).standard_normal(len(names))
-        return rank_by_draw(names, sample, n)
+
+        def draw() -> np.ndarray:
+            if len(names) == 1:
+                return np.zeros(1)
+            mean, low = self._sampler(names)
+            return mean + low @ rng_for_call(self._rng, seed).standard_normal(len(names))
+
+        return select_from_draw(
+            names, n, available_arms, return_propensity, draw, lambda m: self._open(names, m)
+        )
+
+    @synchronized
+    def propensities(self, available_arms: Sequence[Hashable] | None = None) -> dict:
+        """Probability that `select(available_arms=...)` picks each arm: every arm in model
+        order, unavailable arms 0. The odds ratios are correlated normals: `prob_best_mvn` to
+        PROPENSITY_TOLERANCE with a fixed seed, so the same state gives the same answer."""
+        names = self.get_models()
+        mask = open_mask(names, available_arms)
+        return propensity_dict(names, mask, self._open(names, mask))
+
+    def _open(self, names: list[Hashable], mask: np.ndarray) -> np.ndarray:
+        open_names = [name for name, m in zip(names, mask, strict=True) if m]
+        if len(open_names) == 1:
+            return np.ones(1)
+        from .exact import prob_best_mvn
+
+        mean, low = self._sampler(open_names)
+        return prob_best_mvn(
+            mean, low @ low.T, seed=PROPENSITY_SEED, tolerance=PROPENSITY_TOLERANCE
+        )
 
     @synchronized
     def __repr__(self) -> str:

@@ -7,18 +7,18 @@ fixed) is pinned by tests/test_tspar_contract.py.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import _persist
-from ._sampling import rank_by_draw, rng_for_call
+from ._sampling import open_mask, propensity_dict, rng_for_call, select_from_draw
 from ._sync import Synchronized, synchronized
 from ._validate import (
     check_count_obs,
     check_draw,
     check_method,
     check_seed,
-    check_select_n,
     overflow_error,
     setting_integer,
     setting_number,
@@ -92,12 +92,36 @@ class TSPar(Synchronized, _persist.Persistent):
         return dict(zip(self.action_list, shares.tolist(), strict=True))
 
     @synchronized
-    def select(self, n: int = 1, seed: int | None = None) -> Hashable | list[Hashable]:
-        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list."""
-        n = check_select_n(n, len(self.action_list))
+    def select(
+        self,
+        n: int = 1,
+        seed: int | None = None,
+        return_propensity: bool = False,
+        available_arms: Sequence[Hashable] | None = None,
+    ) -> Any:
+        """Thompson sampling: one joint posterior draw; the best arm, or the n best as a list,
+        among `available_arms` (default all). With `return_propensity` (n=1 only): `(arm, p)`,
+        p the exact probability that this draw picks that arm."""
         seed = check_seed(seed)
-        sample = rng_for_call(self._rng, seed).beta(self.alpha, self.beta)
-        return rank_by_draw(self.action_list, sample, n)
+
+        def draw() -> np.ndarray:
+            return rng_for_call(self._rng, seed).beta(self.alpha, self.beta)
+
+        return select_from_draw(
+            self.action_list, n, available_arms, return_propensity, draw, self._open
+        )
+
+    @synchronized
+    def propensities(self, available_arms: Sequence[Hashable] | None = None) -> dict:
+        """Exact probability that `select(available_arms=...)` picks each arm: every arm in
+        model order, unavailable arms 0 (`prob_best_beta` of the open arms' posteriors)."""
+        mask = open_mask(self.action_list, available_arms)
+        return propensity_dict(self.action_list, mask, self._open(mask))
+
+    def _open(self, mask: np.ndarray) -> np.ndarray:
+        from .exact import prob_best_beta
+
+        return prob_best_beta(self.alpha[mask], self.beta[mask])
 
     @synchronized
     def __repr__(self) -> str:

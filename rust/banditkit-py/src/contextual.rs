@@ -249,28 +249,67 @@ impl LinearBase {
         self.cfg.refactor_every
     }
 
-    /// The arm to play for context `x` (argmax of the scores; ties to the first arm).
-    #[pyo3(signature = (x, available_arms=None))]
+    /// The arm to play for context `x` (argmax of the scores; tied maxima uniformly at
+    /// random); with `return_propensity`, `(arm, probability that this call picks it)`.
+    #[pyo3(signature = (x, available_arms=None, return_propensity=false))]
     fn select<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         available_arms: Option<&Bound<'py, PyAny>>,
+        return_propensity: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let arr = context(x)?;
         let xs = contiguous(&arr);
         let mut guard = self.inner.lock(py);
         let inner = &mut *guard;
         let avail = inner.available(available_arms)?;
-        let choice = if inner.heavy() {
+        let run = |policy: &mut banditkit_core::contextual::LinearPolicy, xs: &[f64]| {
+            if return_propensity {
+                policy.select_with_propensity(xs, avail.as_deref())
+            } else {
+                policy.select(xs, avail.as_deref()).map(|c| (c, 1.0))
+            }
+        };
+        let (choice, p) = if inner.heavy() || (return_propensity && self.scoring.is_thompson()) {
             let owned = xs.into_owned();
             let policy = &mut inner.policy;
-            py.detach(|| policy.select(&owned, avail.as_deref()))
+            py.detach(|| run(policy, &owned))
         } else {
-            inner.policy.select(&xs, avail.as_deref())
+            run(&mut inner.policy, &xs)
         }
         .map_err(core_err)?;
-        Ok(inner.label(py, choice))
+        let arm = inner.label(py, choice);
+        if return_propensity {
+            Ok((arm, p).into_pyobject(py)?.into_any())
+        } else {
+            Ok(arm)
+        }
+    }
+
+    /// Probability that `select` picks each arm for each row of `X`, shape (n, n_arms),
+    /// columns in arm order, unavailable arms 0 (exact: see `ScoringView::propensities`).
+    #[pyo3(signature = (X, available_arms=None))]
+    fn propensities<'py>(
+        &self,
+        py: Python<'py>,
+        X: &Bound<'py, PyAny>,
+        available_arms: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (x, n) = batch(X, self.cfg.n_features)?;
+        banditkit_core::contextual::policy::validate_batch(&x, self.cfg.n_features)
+            .map_err(core_err)?;
+        let (view, avail) = {
+            let me = self.inner.lock(py);
+            let avail = me.available(available_arms)?;
+            if me.labels.is_empty() {
+                return Err(verr("no arms to choose from"));
+            }
+            (me.policy.view(), avail)
+        };
+        let k = view.arms.len();
+        let out = py.detach(|| view.propensities(&x, avail.as_deref()));
+        Self::scores_array(py, out, n, k)
     }
 
     /// One observation: `reward` for playing `arm` in context `x`.
@@ -343,10 +382,12 @@ impl LinearBase {
         };
         let k = view.arms.len();
         let picks = py.detach(|| {
-            banditkit_core::contextual::policy::choices(
+            banditkit_core::contextual::policy::picks(
                 &view.batch_scores(&x, t0),
                 k,
                 avail.as_deref(),
+                view.seed,
+                t0,
             )
         });
         PyList::new(py, picks.into_iter().map(|c| labels[c].bind(py)))

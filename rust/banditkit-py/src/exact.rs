@@ -3,7 +3,7 @@
 use crate::convert::{self, value_error};
 use banditkit_core::exact;
 use banditkit_core::rng::os_seed;
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::IntoPyDict;
@@ -41,6 +41,32 @@ fn prob_best_gaussian<'py>(
     exact::check_gaussian(&mu, &sigma).map_err(value_error)?;
     let probs = py.detach(|| exact::prob_best_gaussian(&mu, &sigma));
     Ok(PyArray1::from_vec(py, probs))
+}
+
+/// `prob_best_gaussian` of every row of (n, k) `mu` and `sigma`, rows in parallel; with
+/// `share_ties`, as a policy's propensities: point masses tied at the top share their
+/// probability evenly (a policy that breaks ties at random) and rounding below 0 becomes 0.
+#[pyfunction]
+#[pyo3(signature = (mu, sigma, share_ties=false))]
+fn prob_best_gaussian_rows<'py>(
+    py: Python<'py>,
+    mu: &Bound<'py, PyAny>,
+    sigma: &Bound<'py, PyAny>,
+    share_ties: bool,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (mu, shape) = float_array(mu, "mu")?;
+    let (sigma, sigma_shape) = float_array(sigma, "sigma")?;
+    if shape.len() != 2 {
+        return convert::err(format!("mu must be 2-D, got shape {shape:?}"));
+    }
+    if sigma_shape != shape {
+        return convert::err(format!(
+            "mu and sigma must have the same shape, got {shape:?} and {sigma_shape:?}"
+        ));
+    }
+    exact::check_gaussian(&mu, &sigma).map_err(value_error)?;
+    let probs = py.detach(|| exact::prob_best_gaussian_rows(&mu, &sigma, shape[1], share_ties));
+    PyArray1::from_vec(py, probs).reshape([shape[0], shape[1]])
 }
 
 /// Probability that each independent Beta(alpha_i, beta_i) arm has the highest draw.
@@ -84,6 +110,7 @@ fn prob_best_mvn<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(prob_best_gaussian, m)?)?;
+    m.add_function(wrap_pyfunction!(prob_best_gaussian_rows, m)?)?;
     m.add_function(wrap_pyfunction!(prob_best_beta, m)?)?;
     m.add_function(wrap_pyfunction!(prob_best_mvn, m)?)?;
     m.add("MVN_TOLERANCE", exact::MVN_TOLERANCE)?;

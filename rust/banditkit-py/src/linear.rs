@@ -62,6 +62,13 @@ impl LinearBandit {
             state: Locked::new(inner),
         }
     }
+
+    /// Win probabilities of the open arms (exact integration, GIL released).
+    fn open_probabilities(py: Python<'_>, me: &Inner, open: &[usize]) -> Vec<f64> {
+        let mu: Vec<f64> = open.iter().map(|&i| me.post.mu[i]).collect();
+        let sigma: Vec<f64> = open.iter().map(|&i| me.post.sigma[i]).collect();
+        py.detach(|| banditkit_core::exact::prob_best_gaussian(&mu, &sigma))
+    }
 }
 
 #[pymethods]
@@ -267,21 +274,52 @@ impl LinearBandit {
         req.to_dict(py, probs.as_deref())
     }
 
-    /// The arm one Thompson draw picks (n=1), or the n best arms of that one draw, best first.
-    #[pyo3(signature = (n=None, seed=None))]
+    /// The arm one Thompson draw picks (n=1), or the n best arms of that one draw, best first,
+    /// among `available_arms` (default all); with `return_propensity` (n=1 only), `(arm, p)`
+    /// where p is the exact probability that this draw picks that arm.
+    #[pyo3(signature = (n=None, seed=None, return_propensity=false, available_arms=None))]
     fn select<'py>(
         &self,
         py: Python<'py>,
         n: Option<&Bound<'py, PyAny>>,
         seed: Option<&Bound<'py, PyAny>>,
+        return_propensity: bool,
+        available_arms: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let per_call = convert::seed(seed)?;
         let mut me = self.state.lock(py);
-        let n = crate::winprop::select_count(n, me.arms.len())?;
+        crate::winprop::select_count(n, me.arms.len())?;
+        let open = crate::winprop::open_arms(&me.arms, available_arms)?;
+        let n = crate::winprop::select_count(n, open.len())?;
+        crate::winprop::check_propensity_count(return_propensity, n)?;
         let seed = me.next_seed(per_call);
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let values = montecarlo::sample_gaussian(&me.post.mu, &me.post.sigma, &mut rng);
-        crate::winprop::ranked(py, &me.arms, &values, n)
+        let mut values = montecarlo::sample_gaussian(&me.post.mu, &me.post.sigma, &mut rng);
+        crate::winprop::close_others(&mut values, &open);
+        let chosen = crate::winprop::ranked(py, &me.arms, &values, n)?;
+        if !return_propensity {
+            return Ok(chosen);
+        }
+        let probs = Self::open_probabilities(py, &me, &open);
+        let at = open
+            .iter()
+            .position(|&i| me.arms.name(py, i).is(&chosen))
+            .expect("the chosen arm is open");
+        crate::winprop::with_propensity(py, chosen, probs[at])
+    }
+
+    /// Exact probability that `select(available_arms=...)` picks each arm: every arm in model
+    /// order, unavailable arms 0 (`prob_best_gaussian` of the open arms' posteriors).
+    #[pyo3(signature = (available_arms=None))]
+    fn propensities<'py>(
+        &self,
+        py: Python<'py>,
+        available_arms: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let me = self.state.lock(py);
+        let open = crate::winprop::open_arms(&me.arms, available_arms)?;
+        let probs = Self::open_probabilities(py, &me, &open);
+        crate::winprop::propensity_dict(py, &me.arms, &open, &probs)
     }
 
     fn get_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -27,6 +27,23 @@ struct Inner {
     seeds: SeedStream,
 }
 
+/// Error target (3.5 standard errors) of each `propensities` probability, and its QMC seed.
+const PROPENSITY_TOLERANCE: f64 = 1e-4;
+const PROPENSITY_SEED: u64 = 0;
+
+/// Win probabilities of the open arms from the joint posterior of their odds ratios.
+fn open_probabilities(py: Python<'_>, state: &LogisticState, open: &[usize]) -> PyResult<Vec<f64>> {
+    if open.len() == 1 {
+        return Ok(vec![1.0]);
+    }
+    let sub = state.get_par(open).map_err(value_error)?;
+    let s = odds_ratio_sampler(&sub).map_err(value_error)?;
+    let cov = lower_times_transpose(&s.chol_lower, s.mean.len());
+    py.detach(|| exact::prob_best_mvn(&s.mean, &cov, PROPENSITY_SEED, PROPENSITY_TOLERANCE))
+        .map(|(p, _err)| p)
+        .map_err(value_error)
+}
+
 /// The constructor's arguments as a state, with the Python backend's checks and messages.
 fn state_from(
     mu: Option<&Bound<'_, PyAny>>,
@@ -311,26 +328,59 @@ impl LogisticBandit {
         req.to_dict(py, probs.as_deref())
     }
 
-    /// The arm one joint posterior draw picks (n=1), or the n best of that draw, best first.
-    #[pyo3(signature = (n=None, seed=None))]
+    /// The arm one joint posterior draw picks (n=1), or the n best of that draw, best first,
+    /// among `available_arms` (default all); with `return_propensity` (n=1 only), `(arm, p)`
+    /// where p is the probability that this draw picks that arm (`propensities`).
+    #[pyo3(signature = (n=None, seed=None, return_propensity=false, available_arms=None))]
     fn select<'py>(
         &self,
         py: Python<'py>,
         n: Option<&Bound<'py, PyAny>>,
         seed: Option<&Bound<'py, PyAny>>,
+        return_propensity: bool,
+        available_arms: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let per_call = convert::seed(seed)?;
         let mut me = self.inner.lock(py);
-        let n = select_count(n, me.arms.len())?;
-        if me.arms.len() == 1 {
-            return ranked(py, &me.arms, &[0.0], n);
+        select_count(n, me.arms.len())?;
+        let open = crate::winprop::open_arms(&me.arms, available_arms)?;
+        let n = select_count(n, open.len())?;
+        crate::winprop::check_propensity_count(return_propensity, n)?;
+        let chosen = if me.arms.len() == 1 {
+            ranked(py, &me.arms, &[0.0], n)?
+        } else {
+            let sampler = odds_ratio_sampler(&me.state).map_err(value_error)?;
+            warn_repairs(py, &sampler)?;
+            let seed = per_call.unwrap_or_else(|| me.seeds.next_seed());
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let mut values = montecarlo::sample_mvn(&sampler.mean, &sampler.chol_lower, &mut rng);
+            crate::winprop::close_others(&mut values, &open);
+            ranked(py, &me.arms, &values, n)?
+        };
+        if !return_propensity {
+            return Ok(chosen);
         }
-        let sampler = odds_ratio_sampler(&me.state).map_err(value_error)?;
-        warn_repairs(py, &sampler)?;
-        let seed = per_call.unwrap_or_else(|| me.seeds.next_seed());
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let values = montecarlo::sample_mvn(&sampler.mean, &sampler.chol_lower, &mut rng);
-        ranked(py, &me.arms, &values, n)
+        let probs = open_probabilities(py, &me.state, &open)?;
+        let at = open
+            .iter()
+            .position(|&i| me.arms.name(py, i).is(&chosen))
+            .expect("the chosen arm is open");
+        crate::winprop::with_propensity(py, chosen, probs[at])
+    }
+
+    /// Probability that `select(available_arms=...)` picks each arm: every arm in model order,
+    /// unavailable arms 0. The odds ratios are correlated normals: `prob_best_mvn` to
+    /// [`PROPENSITY_TOLERANCE`] with a fixed seed, so the same state gives the same answer.
+    #[pyo3(signature = (available_arms=None))]
+    fn propensities<'py>(
+        &self,
+        py: Python<'py>,
+        available_arms: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let me = self.inner.lock(py);
+        let open = crate::winprop::open_arms(&me.arms, available_arms)?;
+        let probs = open_probabilities(py, &me.state, &open)?;
+        crate::winprop::propensity_dict(py, &me.arms, &open, &probs)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -107,3 +107,75 @@ pub fn ranked<'py>(
     }
     Ok(PyList::new(py, idx[..n].iter().map(|&i| arms.name(py, i)))?.into_any())
 }
+
+/// `available_arms` of a Thompson class's `select`/`propensities`: the indices of the named
+/// arms, sorted, each once (None: every arm). Unknown arms and an empty list are ValueErrors.
+pub fn open_arms(arms: &ArmIndex, available: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<usize>> {
+    let Some(av) = available.filter(|a| !a.is_none()) else {
+        return Ok((0..arms.len()).collect());
+    };
+    let mut open = Vec::new();
+    for name in crate::convert::arm_list("available_arms", av)? {
+        match arms.get(&name)? {
+            Some(i) => open.push(i),
+            None => return err(format!("unknown arm {}", name.repr()?)),
+        }
+    }
+    if open.is_empty() {
+        return err("available_arms must not be empty".into());
+    }
+    open.sort_unstable();
+    open.dedup();
+    Ok(open)
+}
+
+/// `select` among the open arms only: the others' draws can never rank.
+pub fn close_others(values: &mut [f64], open: &[usize]) {
+    if open.len() < values.len() {
+        let mut keep = vec![false; values.len()];
+        open.iter().for_each(|&i| keep[i] = true);
+        for (v, k) in values.iter_mut().zip(keep) {
+            if !k {
+                *v = f64::NEG_INFINITY;
+            }
+        }
+    }
+}
+
+/// `select`'s answer with `return_propensity`: (arm, its probability); only for n == 1.
+pub fn with_propensity<'py>(
+    py: Python<'py>,
+    arm: Bound<'py, PyAny>,
+    p: f64,
+) -> PyResult<Bound<'py, PyAny>> {
+    Ok((arm, p.max(0.0)).into_pyobject(py)?.into_any())
+}
+
+/// `return_propensity` needs one arm: the probability of a ranked list is not computed.
+pub fn check_propensity_count(return_propensity: bool, n: usize) -> PyResult<()> {
+    if return_propensity && n != 1 {
+        return err(format!(
+            "return_propensity=True needs n=1 (the probability of a ranking of {n} arms is not computed)"
+        ));
+    }
+    Ok(())
+}
+
+/// The propensities dict: every arm in model order, `probs` (over `open`) on the open arms
+/// (the integrators' rounding below 0, ~1e-22, as 0) and 0 on the others.
+pub fn propensity_dict<'py>(
+    py: Python<'py>,
+    arms: &ArmIndex,
+    open: &[usize],
+    probs: &[f64],
+) -> PyResult<Bound<'py, PyDict>> {
+    let mut all = vec![0.0; arms.len()];
+    for (&i, &p) in open.iter().zip(probs) {
+        all[i] = p.max(0.0);
+    }
+    let out = PyDict::new(py);
+    for (i, p) in all.iter().enumerate() {
+        out.set_item(arms.name(py, i), *p)?;
+    }
+    Ok(out)
+}

@@ -8,7 +8,9 @@
 //! all `select`, `predict` and `decision_function` calls (a batch of n contexts uses n
 //! consecutive indices). Event `t` draws one standard normal per arm, in arm order, from
 //! `Xoshiro256PlusPlus::stream(seed, t)`. So `predict(X)` equals `select` on each row in turn,
-//! for any number of threads.
+//! for any number of threads. Tied maxima (LinUCB's untrained arms, LinTS at `x = 0`) are
+//! broken uniformly at random by one draw from `stream(seed ^ TIE_SALT, t)`, so that the
+//! propensity of a tied arm is exactly 1 / (number tied) ([`ScoringView::propensities`]).
 //!
 //! LinTS score: `theta_tilde^T x` with `theta_tilde ~ N(theta, v^2 A^{-1})`. For one context
 //! that scalar is exactly `N(theta^T x, v^2 x^T A^{-1} x)`, so it is drawn as
@@ -34,6 +36,11 @@ pub enum Scoring {
 }
 
 impl Scoring {
+    /// True for LinTS (random scores; exact propensities integrate).
+    pub fn is_thompson(self) -> bool {
+        matches!(self, Scoring::Ts { .. })
+    }
+
     /// The policy's one parameter: LinUCB's `alpha` or LinTS's `v`.
     pub fn parameter(self) -> f64 {
         match self {
@@ -45,6 +52,9 @@ impl Scoring {
 
 /// Rows per rayon task in batch calls (results do not depend on it).
 const ROWS_PER_TASK: usize = 64;
+
+/// Salt of the tie-breaking stream of an event (apart from LinTS's normal draws).
+const TIE_SALT: u64 = 0x7469_6573_2d62_726b;
 
 /// Validates the hyper-parameters shared by LinUCB and LinTS.
 pub fn validate_config(cfg: &ArmConfig) -> Result<()> {
@@ -167,6 +177,61 @@ impl ScoringView {
 }
 
 impl ScoringView {
+    /// The probability that the choice for each row of `x` (validated) is each arm,
+    /// `(n, n_arms)` row-major, unavailable arms 0. LinUCB: the tied maxima share 1 evenly.
+    /// LinTS: given x the arms' scores are independent N(theta^T x, v^2 x^T A^{-1} x), so
+    /// this is their exact win probability (point masses tied at the top sharing theirs).
+    pub fn propensities(&self, x: &[f64], available: Option<&[usize]>) -> Vec<f64> {
+        let k = self.arms.len();
+        let d = self.arms.first().map_or(1, |a| a.n_features());
+        let mut out = vec![0.0; x.len() / d * k];
+        if k == 0 {
+            return out;
+        }
+        let open: Vec<usize> = match available {
+            Some(av) => sorted_unique(av),
+            None => (0..k).collect(),
+        };
+        out.par_chunks_mut(ROWS_PER_TASK * k)
+            .enumerate()
+            .for_each(|(c, block)| {
+                let mut scores = vec![0.0; k];
+                for (r, row) in block.chunks_mut(k).enumerate() {
+                    let i = c * ROWS_PER_TASK + r;
+                    self.row_propensities(&x[i * d..(i + 1) * d], &open, &mut scores, row);
+                }
+            });
+        out
+    }
+
+    fn row_propensities(&self, x: &[f64], open: &[usize], scores: &mut [f64], row: &mut [f64]) {
+        match self.scoring {
+            Scoring::Ucb { .. } => {
+                self.scores_into(x, 0, scores);
+                let top = open
+                    .iter()
+                    .map(|&j| scores[j])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let tied: Vec<usize> = open.iter().copied().filter(|&j| scores[j] == top).collect();
+                for &j in &tied {
+                    row[j] = 1.0 / tied.len() as f64;
+                }
+            }
+            Scoring::Ts { v } => {
+                let mu: Vec<f64> = open.iter().map(|&j| self.arms[j].mean(x)).collect();
+                let sd: Vec<f64> = open
+                    .iter()
+                    .map(|&j| v * self.arms[j].variance(x).max(0.0).sqrt())
+                    .collect();
+                let mut p = crate::exact::prob_best_gaussian(&mu, &sd);
+                crate::exact::share_point_mass_ties(&mu, &sd, &mut p);
+                for (&j, p) in open.iter().zip(p) {
+                    row[j] = p;
+                }
+            }
+        }
+    }
+
     /// `theta^T x` for every row (already validated) and arm, `(n, n_arms)`, parallel over rows.
     pub fn expectations(&self, x: &[f64]) -> Vec<f64> {
         let k = self.arms.len();
@@ -203,6 +268,49 @@ pub fn argmax(scores: &[f64], available: Option<&[usize]>) -> usize {
         None => (0..scores.len()).for_each(&mut consider),
     }
     best
+}
+
+fn sorted_unique(av: &[usize]) -> Vec<usize> {
+    let mut v = av.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The maximum score among `available` (all arms if `None`); among tied maxima, one
+/// uniformly at random from the tie stream of event `t` under `seed` (drawn only on a tie).
+pub fn pick(scores: &[f64], available: Option<&[usize]>, seed: u64, t: u64) -> usize {
+    let best = argmax(scores, available);
+    let top = scores[best];
+    let open = match available {
+        Some(av) => sorted_unique(av),
+        None => (0..scores.len()).collect(),
+    };
+    let tied: Vec<usize> = open.into_iter().filter(|&j| scores[j] == top).collect();
+    if tied.len() <= 1 {
+        return best;
+    }
+    let mut rng = Xoshiro256PlusPlus::stream(seed ^ TIE_SALT, t);
+    let j = (rng.next_f64() * tied.len() as f64) as usize;
+    tied[j.min(tied.len() - 1)]
+}
+
+/// [`pick`] for each row of a row-major score matrix, row i being event `t0 + i`.
+pub fn picks(
+    scores: &[f64],
+    k: usize,
+    available: Option<&[usize]>,
+    seed: u64,
+    t0: u64,
+) -> Vec<usize> {
+    if k == 0 {
+        return Vec::new();
+    }
+    scores
+        .chunks(k)
+        .enumerate()
+        .map(|(i, row)| pick(row, available, seed, t0 + i as u64))
+        .collect()
 }
 
 /// LinUCB or LinTS: one disjoint ridge model per arm.
@@ -308,9 +416,27 @@ impl LinearPolicy {
         let mut scores = std::mem::take(&mut self.scores);
         scores.resize(self.arms.len(), 0.0);
         view.scores_into(x, t, &mut scores);
-        let choice = argmax(&scores, available);
+        let choice = pick(&scores, available, self.seed, t);
         self.scores = scores;
         Ok(choice)
+    }
+
+    /// [`Self::select`] and the probability that it picks the arm it picked.
+    pub fn select_with_propensity(
+        &mut self,
+        x: &[f64],
+        available: Option<&[usize]>,
+    ) -> Result<(usize, f64)> {
+        let choice = self.select(x, available)?;
+        let p = self.view().propensities(x, available)[choice];
+        Ok((choice, p))
+    }
+
+    /// [`ScoringView::propensities`] of a row-major batch; no random draw, no event used.
+    pub fn propensities(&self, x: &[f64], available: Option<&[usize]>) -> Result<Vec<f64>> {
+        validate_batch(x, self.cfg.n_features)?;
+        self.check_available(available)?;
+        Ok(self.view().propensities(x, available))
     }
 
     /// Validates an observation without changing anything.
@@ -406,10 +532,12 @@ impl LinearPolicy {
     /// Chosen arm index per row; equals calling `select` on each row in turn.
     pub fn predict(&mut self, x: &[f64], available: Option<&[usize]>) -> Result<Vec<usize>> {
         let (view, _, t0) = self.begin_batch(x, available)?;
-        Ok(choices(
+        Ok(picks(
             &view.batch_scores(x, t0),
             view.arms.len(),
             available,
+            self.seed,
+            t0,
         ))
     }
 

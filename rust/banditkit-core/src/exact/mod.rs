@@ -6,17 +6,20 @@
 //! - [`prob_best_mvn`]: correlated normal arms, each probability a (K-1)-dimensional orthant
 //!   probability computed by Genz's separation of variables with randomised lattice QMC, to a
 //!   requested error bound (returned as an estimate), deterministic for a given seed.
+//! - [`prob_best_gaussian_rows`]: one Gaussian problem per row (per context), rows in parallel.
 //!
 //! Every result sums to 1. The `check_*` functions hold the input rules the bindings enforce.
 mod beta;
 mod gaussian;
 mod mvn;
 mod quadrature;
+mod rows;
 pub mod special;
 
 pub use beta::prob_best_beta;
 pub use gaussian::prob_best_gaussian;
 pub use mvn::{check_mvn, prob_best_mvn, MVN_TOLERANCE};
+pub use rows::{prob_best_gaussian_rows, share_point_mass_ties};
 
 use crate::bail;
 use crate::error::Result;
