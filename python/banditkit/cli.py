@@ -28,6 +28,7 @@ BENCH_TOPICS = (
     "ensemble",
     "ope",
     "serve",
+    "learners",
 )
 
 
