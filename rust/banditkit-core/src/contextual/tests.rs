@@ -255,3 +255,55 @@ fn restored_state_must_be_finite() {
         assert!(ArmState::from_snapshot(*arm.config(), snap).is_none());
     }
 }
+
+#[test]
+fn ties_are_shared_and_broken_at_random_per_event() {
+    let d = 3;
+    let mut p = LinearPolicy::new(cfg(d, 0, 1.0), Scoring::Ucb { alpha: 1.0 }, 3, 7).unwrap();
+    let x = [1.0, 2.0, 3.0];
+    assert_eq!(p.propensities(&x, None).unwrap(), vec![1.0 / 3.0; 3]);
+    assert_eq!(
+        p.propensities(&x, Some(&[2, 1, 2])).unwrap(),
+        vec![0.0, 0.5, 0.5]
+    );
+    let mut counts = [0usize; 3];
+    let n = 3000;
+    for _ in 0..n {
+        counts[p.select(&x, None).unwrap()] += 1;
+    }
+    // 5 standard errors of a 1/3 frequency.
+    let se = (2.0 / 9.0 / n as f64).sqrt();
+    for c in counts {
+        assert!(
+            (c as f64 / n as f64 - 1.0 / 3.0).abs() < 5.0 * se,
+            "{counts:?}"
+        );
+    }
+    // predict from the same event index repeats select's choices.
+    let mut a = LinearPolicy::new(cfg(d, 0, 1.0), Scoring::Ucb { alpha: 1.0 }, 3, 7).unwrap();
+    let mut b = a.clone();
+    let xs: Vec<f64> = x.iter().cycle().take(20 * d).copied().collect();
+    let one: Vec<usize> = (0..20).map(|_| a.select(&x, None).unwrap()).collect();
+    assert_eq!(b.predict(&xs, None).unwrap(), one);
+}
+
+#[test]
+fn lints_propensities_are_the_gaussian_win_probabilities() {
+    let d = 4;
+    let mut p = LinearPolicy::new(cfg(d, 0, 1.0), Scoring::Ts { v: 0.7 }, 3, 1).unwrap();
+    let (x, r) = contexts(30, d, 2);
+    let arms: Vec<usize> = (0..30).map(|i| i % 3).collect();
+    p.partial_fit(&x, &arms, &r, &|k| k.to_string()).unwrap();
+    let probs = p.propensities(&x[..2 * d], None).unwrap();
+    for row in 0..2 {
+        let xr = &x[row * d..(row + 1) * d];
+        let mu: Vec<f64> = (0..3).map(|k| p.arm(k).mean(xr)).collect();
+        let sd: Vec<f64> = (0..3).map(|k| 0.7 * p.arm(k).variance(xr).sqrt()).collect();
+        let want = crate::exact::prob_best_gaussian(&mu, &sd);
+        assert_eq!(&probs[row * 3..row * 3 + 3], want.as_slice());
+    }
+    // x = 0: every score is exactly 0, all arms tie.
+    assert_eq!(p.propensities(&[0.0; 4], None).unwrap(), vec![1.0 / 3.0; 3]);
+    assert!(p.propensities(&[0.0; 3], None).is_err());
+    assert!(p.propensities(&[0.0; 4], Some(&[])).is_err());
+}
