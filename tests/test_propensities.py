@@ -117,6 +117,14 @@ def test_thompson_bad_input_changes_nothing(bk, cls, call):
     assert b.to_bytes() == before
 
 
+def test_thompson_without_arms(bk):
+    for cls in THOMPSON:
+        b = getattr(bk, cls)(seed=1)
+        assert b.propensities() == {}
+        with pytest.raises(ValueError):
+            b.select(return_propensity=True)
+
+
 # --- LinUCB: ties shared, broken uniformly at random ---
 
 

@@ -285,8 +285,8 @@ class LogisticBandit(Synchronized, _persist.Persistent):
 
     def _open(self, names: list[Hashable], mask: np.ndarray) -> np.ndarray:
         open_names = [name for name, m in zip(names, mask, strict=True) if m]
-        if len(open_names) == 1:
-            return np.ones(1)
+        if len(open_names) <= 1:
+            return np.ones(len(open_names))  # no arms: an empty answer, as the other classes
         from .exact import prob_best_mvn
 
         mean, low = self._sampler(open_names)

@@ -33,8 +33,8 @@ const PROPENSITY_SEED: u64 = 0;
 
 /// Win probabilities of the open arms from the joint posterior of their odds ratios.
 fn open_probabilities(py: Python<'_>, state: &LogisticState, open: &[usize]) -> PyResult<Vec<f64>> {
-    if open.len() == 1 {
-        return Ok(vec![1.0]);
+    if open.len() <= 1 {
+        return Ok(vec![1.0; open.len()]); // no arms: an empty answer, as the other classes
     }
     let sub = state.get_par(open).map_err(value_error)?;
     let s = odds_ratio_sampler(&sub).map_err(value_error)?;
