@@ -192,6 +192,14 @@ impl ScoringView {
             Some(av) => sorted_unique(av),
             None => (0..k).collect(),
         };
+        if let Scoring::Ucb { .. } = self.scoring {
+            // The blocked batch scores (bitwise those `select` computes; no draw for UCB).
+            let scores = self.batch_scores(x, 0);
+            out.par_chunks_mut(k)
+                .zip(scores.par_chunks(k))
+                .for_each(|(row, s)| share_top(s, &open, row));
+            return out;
+        }
         out.par_chunks_mut(ROWS_PER_TASK * k)
             .enumerate()
             .for_each(|(c, block)| {
@@ -208,14 +216,7 @@ impl ScoringView {
         match self.scoring {
             Scoring::Ucb { .. } => {
                 self.scores_into(x, 0, scores);
-                let top = open
-                    .iter()
-                    .map(|&j| scores[j])
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let tied: Vec<usize> = open.iter().copied().filter(|&j| scores[j] == top).collect();
-                for &j in &tied {
-                    row[j] = 1.0 / tied.len() as f64;
-                }
+                share_top(scores, open, row);
             }
             Scoring::Ts { v } => {
                 let mu: Vec<f64> = open.iter().map(|&j| self.arms[j].mean(x)).collect();
@@ -268,6 +269,18 @@ pub fn argmax(scores: &[f64], available: Option<&[usize]>) -> usize {
         None => (0..scores.len()).for_each(&mut consider),
     }
     best
+}
+
+/// 1 shared evenly by the open arms with the top score; 0 elsewhere.
+fn share_top(scores: &[f64], open: &[usize], row: &mut [f64]) {
+    let top = open
+        .iter()
+        .map(|&j| scores[j])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let tied = open.iter().filter(|&&j| scores[j] == top).count();
+    for &j in open.iter().filter(|&&j| scores[j] == top) {
+        row[j] = 1.0 / tied as f64;
+    }
 }
 
 fn sorted_unique(av: &[usize]) -> Vec<usize> {
