@@ -83,7 +83,7 @@ impl DrConfig {
         if !(self.l2_lambda.is_finite() && self.l2_lambda > 0.0) {
             bail!("l2_lambda must be positive, got {}", self.l2_lambda);
         }
-        if !(self.max_weight > 0.0) {
+        if self.max_weight.is_nan() || self.max_weight <= 0.0 {
             bail!("max_weight must be positive, got {}", self.max_weight);
         }
         if !(0.0..=1.0).contains(&self.epsilon) {
