@@ -10,6 +10,7 @@ import pickle
 
 import numpy as np
 import pytest
+from serve_fixtures import serve_bk  # noqa: F401
 
 import banditkit
 from conftest import backend_module
@@ -362,3 +363,93 @@ def test_damaged_file_is_refused(bk) -> None:
         bk.DoublyRobust.from_bytes(bytes(data))
     with pytest.raises(banditkit.FormatError):
         bk.DoublyRobust.from_bytes(bk.LinUCB(["a"], 3).to_bytes())
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+def _served_model(arms: list[str], **params):
+    from banditkit.serve.policies import POLICIES
+
+    policy = POLICIES["doubly-robust"]
+    model = policy.create(arms, policy.parse_params({"n_features": 3, **params}))
+    X, idx, rewards, _ = _logged(90, seed=2)
+    policy.apply(model, [arms[i] for i in idx], X, rewards)
+    return policy, model
+
+
+@pytest.mark.usefixtures("serve_bk")
+@pytest.mark.parametrize("exploration", EXPLORATIONS)
+def test_serve_draws_match_propensities_and_select(exploration: str) -> None:
+    """The serve adapter's draws follow the learner's exact propensities (within 5 SE), and
+    so does the learner's own `select`."""
+    from test_serve_policies import assert_frequencies
+
+    arms = ["a", "b", "c"]
+    policy, model = _served_model(arms, exploration=exploration, epsilon=0.3, temperature=2.0)
+    rng = np.random.default_rng(4)
+    x = np.array([1.0, 0.1, -0.2])
+    n = 6000
+    for cand in (None, (0, 2)):
+        names = None if cand is None else [arms[i] for i in cand]
+        probs = model.propensities(x[None, :], names)[0]
+        chosen, props = policy.decide(model, arms, np.tile(x, (n, 1)), [cand] * n, rng, {})
+        np.testing.assert_allclose(props, probs[chosen], rtol=1e-12)
+        assert_frequencies(chosen, probs, 3)
+        picks = [model.select(x, available_arms=names) for _ in range(n)]
+        assert_frequencies(np.array([arms.index(p) for p in picks]), probs, 3)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "params.n_features"),
+        ({"n_features": 3, "alpha": -1}, "params.alpha"),
+        ({"n_features": 3, "exploration": "greedy"}, "params.exploration"),
+        ({"n_features": 3, "epsilon": 2}, "params.epsilon"),
+        ({"n_features": 3, "max_weight": 0}, "params.max_weight"),
+        ({"n_features": 3, "max_history": -5}, "params.max_history"),
+    ],
+)
+def test_serve_bad_params_name_the_field(params: dict, field: str) -> None:
+    from banditkit.serve.errors import InvalidInput
+    from banditkit.serve.policies import POLICIES
+
+    with pytest.raises(InvalidInput) as err:
+        POLICIES["doubly-robust"].parse_params(params)
+    assert err.value.field == field and err.value.status == 422
+
+
+@pytest.mark.usefixtures("serve_bk")
+def test_serve_engine_recommends_logs_and_learns(tmp_path) -> None:
+    """In process on SQLite: decisions carry the learner's exact propensities, rewards (by
+    event id and by arm) are applied, and the served model's params read back."""
+    from banditkit.serve import Engine
+
+    eng = Engine(f"sqlite:///{tmp_path / 's.db'}", poll_interval=3600.0,
+                 snapshot_every_seconds=3600.0, seed=7)  # fmt: skip
+    eng.start()
+    try:
+        params = {"n_features": 3, "exploration": "epsilon", "epsilon": 0.2}
+        eng.create("dr", "doubly-robust", ["a", "b", "c"], params)
+        reqs = [{"id": str(i), "context": [1.0, 0.1 * i, -0.5]} for i in range(20)]
+        reqs[3]["candidates"] = ["b"]
+        results = eng.recommend("dr", reqs)
+        model = eng._experiment("dr").model
+        for req, res in zip(reqs, results, strict=True):
+            names = req.get("candidates")
+            p = model.propensities([req["context"]], names)[0][["a", "b", "c"].index(res["arm"])]
+            assert res["propensity"] == pytest.approx(p, rel=1e-12)
+        assert results[3]["arm"] == "b" and results[3]["propensity"] == 1.0
+        rewards = [{"event_id": r["event_id"], "reward": 1.0 if r["arm"] == "c" else 0.0}
+                   for r in results]  # fmt: skip
+        rewards.append({"arm": "a", "context": [1.0, 0.0, 0.0], "reward": 0.5})
+        assert eng.reward("dr", rewards) == 21
+        eng.catch_up("dr")
+        model = eng._experiment("dr").model
+        assert model.get_stats()["total_updates"] == 21
+        desc = eng.describe("dr")
+        assert desc["policy"] == "doubly-robust"
+        assert desc["params"]["max_weight"] is None and desc["params"]["epsilon"] == 0.2
+    finally:
+        eng.close()
