@@ -156,8 +156,11 @@ def _contextual(cls_name: str, windowed: bool) -> Callable[..., Policy]:
 
 
 def _doubly_robust(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
-    # The UCB bonus follows the reward noise, as LinUCB's alpha does.
-    model = mod.DoublyRobust(_arms(env), env.n_features, alpha=env.noise_sd, seed=seed)
+    # The UCB bonus follows the reward noise, as LinUCB's alpha does. Simulate never calls
+    # refit(), so a small refit buffer: memory is flat after its first 1,000 rounds.
+    model = mod.DoublyRobust(
+        _arms(env), env.n_features, alpha=env.noise_sd, max_history=1000, seed=seed
+    )
     return ContextualPolicy(model)
 
 

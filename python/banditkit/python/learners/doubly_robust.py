@@ -295,14 +295,15 @@ class DoublyRobust(Synchronized, _persist.Persistent):
         """Apply the rows to copies; commit only if every model stays finite."""
         reward = [m.copy() for m in reward]
         policy = [m.copy() for m in policy]
-        history = deque(history, maxlen=self.max_history)
+        rows = []
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for i, k in enumerate(idx):
                 x = X[i]
                 self._add_policy_row(x, k, float(r[i]), float(p[i]), reward, policy)
                 reward[k].add(x, float(r[i]))
-                history.append((x.copy(), k, float(r[i]), float(p[i])))
+                rows.append((x.copy(), k, float(r[i]), float(p[i])))
             self._commit(reward, policy, history)
+        history.extend(rows)  # after the commit: the ring is never copied
 
     def _add_policy_row(
         self,

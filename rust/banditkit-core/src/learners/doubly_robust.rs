@@ -535,7 +535,6 @@ impl DoublyRobust {
         }
         let mut reward = self.reward.clone();
         let mut policy = self.policy.clone();
-        let mut history = self.history.clone();
         for (i, &a) in arms.iter().enumerate() {
             let xi = &x[i * d..(i + 1) * d];
             let g = self.pseudo_rewards(&reward, xi, a, rewards[i], p[i]);
@@ -543,13 +542,17 @@ impl DoublyRobust {
                 m.add(xi, v);
             }
             reward[a].add(xi, rewards[i]);
-            history.push(self.cfg.max_history, xi, a, rewards[i], p[i]);
         }
         check_finite(&reward, name)?;
         check_finite(&policy, name)?;
         self.reward = reward;
         self.policy = policy;
-        self.history = history;
+        // After the commit (pushing cannot fail): the ring is never copied.
+        for (i, &a) in arms.iter().enumerate() {
+            let xi = &x[i * d..(i + 1) * d];
+            self.history
+                .push(self.cfg.max_history, xi, a, rewards[i], p[i]);
+        }
         Ok(())
     }
 
@@ -562,8 +565,8 @@ impl DoublyRobust {
         propensities: Option<&[f64]>,
         name: &dyn Fn(usize) -> String,
     ) -> Result<()> {
-        let mut fresh = self.clone();
-        fresh.reset();
+        let mut fresh = DoublyRobust::new(self.cfg, self.n_arms(), self.seed)?;
+        fresh.events = self.events;
         fresh.partial_fit(x, arms, rewards, propensities, name)?;
         *self = fresh;
         Ok(())
