@@ -283,6 +283,8 @@ def test_logged_mapping_equals_explicit_arguments(bk) -> None:
         (lambda d: d.fit(np.ones((2, 3))), "arms and rewards"),
         (lambda d: d.select([1.0, 0.0, 0.0], available_arms=[]), "available_arms"),
         (lambda d: d.propensities(np.ones((2, 3)), ["nope"]), "unknown arm"),
+        (lambda d: d.update("a", [1e200, 0.0, 0.0], 1e300, propensity=1e-300), "non-finite"),
+        (lambda d: d.partial_fit(np.full((2, 3), 1e200), ["a", "b"], [1e300, 1.0]), "non-finite"),
         (lambda d: d.add_arm("d"), "cannot add arms"),
         (lambda d: d.remove_arm("a"), "cannot remove arms"),
     ],
