@@ -29,6 +29,7 @@ TSPar = _impl.TSPar
 LogisticBandit = _impl.LogisticBandit
 LinUCB = _impl.LinUCB
 LinTS = _impl.LinTS
+DoublyRobust = _impl.DoublyRobust
 prob_best_gaussian = _impl.prob_best_gaussian
 prob_best_gaussian_rows = _impl.prob_best_gaussian_rows
 prob_best_beta = _impl.prob_best_beta
@@ -47,6 +48,7 @@ __all__ = [
     "LogisticBandit",
     "LinUCB",
     "LinTS",
+    "DoublyRobust",
     "prob_best_gaussian",
     "prob_best_gaussian_rows",
     "prob_best_beta",

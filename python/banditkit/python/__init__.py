@@ -17,6 +17,7 @@ from .exact import (
     prob_best_gaussian_rows,
     prob_best_mvn,
 )
+from .learners.doubly_robust import DoublyRobust
 from .linear import LinearBandit
 from .logistic import LogisticBandit
 from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, win_counts_mvn
@@ -24,6 +25,7 @@ from .ope import bootstrap_means, bootstrap_self_normalised
 from .tspar import TSPar
 
 __all__ = [
+    "DoublyRobust",
     "FormatError",
     "MVN_TOLERANCE",
     "LinTS",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -55,6 +55,17 @@ class LinUCBParams(_ContextualParams):
 
 class LinTSParams(_ContextualParams):
     v: float = Field(1.0, gt=0)
+
+
+class DoublyRobustParams(_Params):
+    n_features: int = Field(ge=1, le=100_000)
+    alpha: float = Field(1.0, ge=0)
+    l2_lambda: float = Field(1.0, gt=0)
+    max_weight: float | None = Field(None, gt=0)  # None: no cap (JSON has no infinity)
+    max_history: int = Field(10_000, ge=0)
+    exploration: Literal["ucb", "epsilon", "softmax"] = "ucb"
+    epsilon: float = Field(0.05, ge=0, le=1)
+    temperature: float = Field(1.0, gt=0)
 
 
 def _cdf(probs: np.ndarray) -> np.ndarray:
@@ -334,9 +345,52 @@ class LinTSPolicy(_Contextual):
         return chosen, props
 
 
+class DoublyRobustPolicy(_Contextual):
+    """The learner's own exact propensities, drawn from; rewards go in with propensity None
+    (the learner's own propensity of the arm under its current state)."""
+
+    name = "doubly-robust"
+    params_model = DoublyRobustParams
+    model_class = "DoublyRobust"
+
+    def create(self, arms, params):
+        kw = dict(params)
+        if kw["max_weight"] is None:
+            kw["max_weight"] = math.inf
+        return banditkit.DoublyRobust(arms, **kw)
+
+    def params_of(self, model: Any) -> dict[str, Any]:
+        out = super().params_of(model)
+        if math.isinf(out["max_weight"]):
+            out["max_weight"] = None
+        return out
+
+    def decide(self, model, arms, contexts, candidates, rng, cache):
+        n = len(contexts)
+        cols = self._columns(model, arms, cache)
+        probs = np.empty((n, len(arms)))
+        for cand, rows in _groups(candidates).items():
+            names = None if cand is None else [arms[i] for i in cand]
+            probs[rows] = np.asarray(model.propensities(contexts[rows], names))[:, cols]
+        u = rng.random(n)
+        chosen = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            k = int(_cdf(probs[i]).searchsorted(u[i], side="right"))
+            # Rounding could land past the last arm with mass: take that arm.
+            chosen[i] = k if probs[i, k] > 0 else int(np.flatnonzero(probs[i])[-1])
+        return chosen, probs[np.arange(n), chosen]
+
+
 POLICIES: dict[str, Policy] = {
     p.name: p
-    for p in (TSParPolicy(), LinearPolicy(), LogisticPolicy(), LinUCBPolicy(), LinTSPolicy())
+    for p in (
+        TSParPolicy(),
+        LinearPolicy(),
+        LogisticPolicy(),
+        LinUCBPolicy(),
+        LinTSPolicy(),
+        DoublyRobustPolicy(),
+    )
 }
 BY_CLASS: dict[str, Policy] = {p.model_class: p for p in POLICIES.values()}
 

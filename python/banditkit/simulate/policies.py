@@ -155,6 +155,15 @@ def _contextual(cls_name: str, windowed: bool) -> Callable[..., Policy]:
     return build
 
 
+def _doubly_robust(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
+    # The UCB bonus follows the reward noise, as LinUCB's alpha does. Simulate never calls
+    # refit(), so a small refit buffer: memory is flat after its first 1,000 rounds.
+    model = mod.DoublyRobust(
+        _arms(env), env.n_features, alpha=env.noise_sd, max_history=1000, seed=seed
+    )
+    return ContextualPolicy(model)
+
+
 def _bootstrap_ts(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
     from banditkit.ensemble import BootstrapTS  # one class for both backends
 
@@ -182,6 +191,8 @@ POLICIES: dict[str, PolicySpec] = {
                    _contextual("LinUCB", windowed=True), needs_class="LinUCB"),
         PolicySpec("lints-window", "LinTS on the last --window rounds of each arm",
                    _contextual("LinTS", windowed=True), needs_class="LinTS"),
+        PolicySpec("doubly-robust", "DoublyRobust: policy model on DR pseudo-rewards, UCB bonus",
+                   _doubly_robust, needs_class="DoublyRobust"),
         PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 bootstrap ridge members",
                    _bootstrap_ts),
         PolicySpec("random", "uniformly random arm (baseline)",

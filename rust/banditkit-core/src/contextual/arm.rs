@@ -182,8 +182,7 @@ impl ArmState {
     /// leaves the arm exactly as it was. In place when the magnitudes make overflow impossible
     /// (see [`SAFE_STATE`]), else on a trial copy that is kept only if it is finite.
     pub fn try_add(&mut self, x: &[f64], r: f64) -> bool {
-        let input = max_abs(x).max(r.abs());
-        if input <= SAFE_INPUT && self.cfg.gamma >= SAFE_GAMMA && self.magnitude() <= SAFE_STATE {
+        if self.add_is_safe(x, r) {
             self.add(x, r);
             return true;
         }
@@ -194,6 +193,13 @@ impl ArmState {
         }
         *self = trial;
         true
+    }
+
+    /// Whether [`ArmState::add`] of `(x, r)` certainly keeps the state finite (see
+    /// [`SAFE_STATE`]): a caller updating several arms together can then skip trial copies.
+    pub fn add_is_safe(&self, x: &[f64], r: f64) -> bool {
+        let input = max_abs(x).max(r.abs());
+        input <= SAFE_INPUT && self.cfg.gamma >= SAFE_GAMMA && self.magnitude() <= SAFE_STATE
     }
 
     /// An upper bound (up to rounding) on the absolute value of every stored number: `A` and

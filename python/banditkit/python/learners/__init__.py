@@ -1,0 +1,1 @@
+"""Learners from logged or live bandit feedback (docs/learners.md), NumPy reference."""

@@ -1,0 +1,2 @@
+//! Learners from logged or live bandit feedback (docs/learners.md).
+pub mod doubly_robust;
