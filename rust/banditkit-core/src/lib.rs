@@ -13,6 +13,7 @@ pub mod exact;
 pub mod format;
 pub mod gamma;
 pub mod gaussian;
+pub mod learners;
 pub mod linalg;
 pub mod logistic;
 pub mod montecarlo;
