@@ -166,6 +166,7 @@ class OffsetTree(Synchronized, _persist.Persistent):
         self._parent = [0] * (2 * k - 1)
         for j, (lft, rgt) in enumerate(zip(self._left, self._right, strict=True)):
             self._parent[lft] = self._parent[rgt] = k + j
+        self._arm_ranges = self._ranges()
         self._state = self._fresh()
 
     def _fresh(self) -> _State:
@@ -184,8 +185,7 @@ class OffsetTree(Synchronized, _persist.Persistent):
 
     def _ranges(self) -> list[tuple[int, int]]:
         """[lo, hi) arm range of every id (leaves, then internal nodes)."""
-        k = len(self._labels)
-        out = [(a, a + 1) for a in range(k)]
+        out = [(a, a + 1) for a in range(len(self._labels))]
         for lft, rgt in zip(self._left, self._right, strict=True):
             out.append((out[lft][0], out[rgt][1]))
         return out
@@ -211,7 +211,7 @@ class OffsetTree(Synchronized, _persist.Persistent):
         z = self._z(X)
         split = np.where(z > 0.0, 1.0, np.where(z < 0.0, 0.0, 0.5))
         if mask is not None:
-            ranges = self._ranges()
+            ranges = self._arm_ranges
             for j, (lft, rgt) in enumerate(zip(self._left, self._right, strict=True)):
                 has_left = mask[ranges[lft][0] : ranges[lft][1]].any()
                 has_right = mask[ranges[rgt][0] : ranges[rgt][1]].any()
