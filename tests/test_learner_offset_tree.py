@@ -121,7 +121,7 @@ def test_propensities_equal_select_frequencies(bk, avail):
     x = np.array([0.3, -0.2, 0.8, 0.1])
     for m in (model, fresh):
         probs = m.propensities(x[None, :], available_arms=avail)[0]
-        picks = [m.select(x, available_arms=avail, return_propensity=True) for _ in range(n)]
+        picks = [m.select(x, available_arms=avail, return_propensity=True) for _ in range(n // 5)]
         assert all(p == pytest.approx(probs[a], abs=1e-15) for a, p in picks[:50])
         assert_frequencies(np.array([a for a, _ in picks]), probs)
         batch = m.predict(np.tile(x, (n, 1)), available_arms=avail)
@@ -329,3 +329,74 @@ def test_fit_forgets_partial_fit_does_not(bk):
     np.testing.assert_array_equal(a.node_weights(), b.node_weights())
     b.reset()
     assert not b.node_weights().any() and b.get_stats()["rows"] == 0
+
+
+# --- serve -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve_tree(bk, monkeypatch: pytest.MonkeyPatch):
+    """`bk` installed as banditkit's backend for the serve adapters (as serve_fixtures does)."""
+    from banditkit import _saving
+
+    monkeypatch.setattr(banditkit, "OffsetTree", bk.OffsetTree)
+    monkeypatch.setattr(_saving, "MODULE", bk)
+    return bk
+
+
+@pytest.mark.usefixtures("serve_tree")
+def test_serve_draws_match_its_propensities_and_select() -> None:
+    from banditkit.serve.policies import POLICIES
+
+    arms = ["a", "b", "c", "d", "e"]
+    policy = POLICIES["offset-tree"]
+    model = policy.create(arms, policy.parse_params({"n_features": 2, "epsilon": 0.3}))
+    assert policy.params_of(model)["max_weight"] is None
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(80, 2))
+    policy.apply(model, [arms[i] for i in rng.integers(0, 5, 80)], X, (X[:, 0] > 0) * 1.0)
+    x = np.array([0.7, -0.4])
+    n = 20_000
+    for cand in (None, (1, 3, 4)):
+        names = None if cand is None else [arms[i] for i in cand]
+        probs = model.propensities(x[None, :], available_arms=names)[0]
+        chosen, props = policy.decide(model, arms, np.tile(x, (n, 1)), [cand] * n, rng, {})
+        np.testing.assert_allclose(props, probs[chosen], rtol=0, atol=1e-15)
+        assert_frequencies(chosen, probs)
+        picks = [model.select(x, available_arms=names) for _ in range(n // 5)]
+        assert_frequencies(np.array([arms.index(p) for p in picks]), probs)
+
+
+def test_serve_params_name_the_field() -> None:
+    from banditkit.serve.errors import InvalidInput
+    from banditkit.serve.policies import POLICIES
+
+    for params, field in (
+        ({}, "params.n_features"),
+        ({"n_features": 2, "epsilon": 0}, "params.epsilon"),
+        ({"n_features": 2, "max_weight": -1}, "params.max_weight"),
+        ({"n_features": 2, "learning_rate": float("nan")}, "params.learning_rate"),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            POLICIES["offset-tree"].parse_params(params)
+        assert err.value.field == field
+
+
+def test_served_end_to_end(tmp_path) -> None:
+    from serve_server import Server
+
+    srv = Server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path, "--seed", "3")
+    srv.start()
+    try:
+        srv.create("tree", "offset-tree", ["x", "y", "z"], n_features=2, epsilon=0.2)
+        contexts = [[1.0, 0.0], [0.0, 1.0], [0.5, -0.5]]
+        results = srv.recommend(
+            "tree", [{"id": str(i), "context": c} for i, c in enumerate(contexts)]
+        )
+        assert all(r["arm"] in ("x", "y", "z") and 0.2 / 3 <= r["propensity"] <= 1 for r in results)
+        srv.reward("tree", [{"event_id": r["event_id"], "reward": 1.0} for r in results])
+        state = srv.describe("tree")
+        assert state["policy"] == "offset-tree" and state["version"] == 4
+        assert state["params"]["max_weight"] is None and state["params"]["epsilon"] == 0.2
+    finally:
+        srv.close()
