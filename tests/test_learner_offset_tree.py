@@ -153,8 +153,6 @@ def test_learns_the_best_policy_offline_from_uniform_logs(bk):
     best_minus_uniform = float(mu.max(axis=1).mean() - mu.mean())
     assert best_minus_uniform > 0.3
     assert gap.mean() + 5 * gap.std() / math.sqrt(len(gap)) < 0.03, gap.mean()
-    # Ignoring the propensities' shape would not matter here (uniform), but they are used:
-    # the same log without pscore is refused only if the learner's own propensity is 0.
     assert model.get_stats()["rows"] == 20_000
 
 
