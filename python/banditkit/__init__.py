@@ -30,6 +30,7 @@ LogisticBandit = _impl.LogisticBandit
 LinUCB = _impl.LinUCB
 LinTS = _impl.LinTS
 DoublyRobust = _impl.DoublyRobust
+OffsetTree = _impl.OffsetTree
 prob_best_gaussian = _impl.prob_best_gaussian
 prob_best_gaussian_rows = _impl.prob_best_gaussian_rows
 prob_best_beta = _impl.prob_best_beta
@@ -49,6 +50,7 @@ __all__ = [
     "LinUCB",
     "LinTS",
     "DoublyRobust",
+    "OffsetTree",
     "prob_best_gaussian",
     "prob_best_gaussian_rows",
     "prob_best_beta",

@@ -11,6 +11,7 @@ from banditkit_rs import LinearBandit as LinearBandit
 from banditkit_rs import LinTS as LinTS
 from banditkit_rs import LinUCB as LinUCB
 from banditkit_rs import LogisticBandit as LogisticBandit
+from banditkit_rs import OffsetTree as OffsetTree
 from banditkit_rs import TSPar as TSPar
 from banditkit_rs import prob_best_beta as prob_best_beta
 from banditkit_rs import prob_best_gaussian as prob_best_gaussian

@@ -18,6 +18,7 @@ CLASSES = (
     "LinTS",
     "BootstrapRidge",
     "DoublyRobust",
+    "OffsetTree",
 )
 # Classes defined once for both backends (in banditkit itself, not in a backend module).
 PACKAGE_CLASSES = ("BootstrapRidge",)

@@ -18,6 +18,7 @@ from .exact import (
     prob_best_mvn,
 )
 from .learners.doubly_robust import DoublyRobust
+from .learners.offset_tree import OffsetTree
 from .linear import LinearBandit
 from .logistic import LogisticBandit
 from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, win_counts_mvn
@@ -32,6 +33,7 @@ __all__ = [
     "LinUCB",
     "LinearBandit",
     "LogisticBandit",
+    "OffsetTree",
     "TSPar",
     "apply_aggressive",
     "bootstrap_means",

@@ -68,6 +68,17 @@ class DoublyRobustParams(_Params):
     temperature: float = Field(1.0, gt=0)
 
 
+class OffsetTreeParams(_Params):
+    n_features: int = Field(ge=1, le=100_000)
+    learning_rate: float = Field(0.1, gt=0)
+    l2: float = Field(0.0, ge=0)
+    # Above 0: rewards are learned with the model's own propensity at apply time, which
+    # must not be 0 for the arm that was played.
+    epsilon: float = Field(0.05, gt=0, le=1)
+    max_weight: float | None = Field(None, gt=0)  # None: no cap on 1/propensity
+    offset: float | None = None  # None: the running mean reward
+
+
 def _cdf(probs: np.ndarray) -> np.ndarray:
     """The cumulative sums of normalised `probs`, ending at +inf so that a uniform draw in
     [0, 1) always lands on an index (whatever the rounding of the sums)."""
@@ -381,6 +392,44 @@ class DoublyRobustPolicy(_Contextual):
         return chosen, probs[np.arange(n), chosen]
 
 
+class OffsetTreePolicy(_Contextual):
+    """Draws from the model's exact propensities (epsilon-greedy over the tournament)."""
+
+    name = "offset-tree"
+    params_model = OffsetTreeParams
+    model_class = "OffsetTree"
+
+    def create(self, arms, params):
+        cap = params["max_weight"]
+        return banditkit.OffsetTree(
+            arms, **{**params, "max_weight": math.inf if cap is None else cap}
+        )
+
+    def params_of(self, model):
+        params = super().params_of(model)
+        if math.isinf(params["max_weight"]):
+            params["max_weight"] = None
+        return params
+
+    def decide(self, model, arms, contexts, candidates, rng, cache):
+        cols = self._columns(model, arms, cache)
+        n = len(contexts)
+        chosen = np.empty(n, dtype=np.int64)
+        props = np.empty(n, dtype=float)
+        u = rng.random(n)
+        for cand, where in _groups(candidates).items():
+            avail = None if cand is None else [arms[i] for i in cand]
+            p = np.asarray(model.propensities(contexts[where], available_arms=avail))[:, cols]
+            cdf = np.cumsum(p, axis=1)
+            k = (cdf <= (u[where] * cdf[:, -1])[:, None]).sum(axis=1)
+            # Rounding can leave u past the last sum: take the last arm that can be played.
+            last = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0.0, axis=1)
+            k = np.minimum(k, last)
+            chosen[where] = k
+            props[where] = p[np.arange(len(where)), k]
+        return chosen, props
+
+
 POLICIES: dict[str, Policy] = {
     p.name: p
     for p in (
@@ -390,6 +439,7 @@ POLICIES: dict[str, Policy] = {
         LinUCBPolicy(),
         LinTSPolicy(),
         DoublyRobustPolicy(),
+        OffsetTreePolicy(),
     )
 }
 BY_CLASS: dict[str, Policy] = {p.model_class: p for p in POLICIES.values()}

@@ -164,6 +164,23 @@ def _doubly_robust(mod: ModuleType, env: Environment, seed: int, window: int) ->
     return ContextualPolicy(model)
 
 
+class LoggedContextualPolicy(ContextualPolicy):
+    """An off-policy learner played live: it learns each row with the exact propensity its
+    arm had when chosen (the state at the batch's start), not the one after earlier rows."""
+
+    def choose(self, rounds: Rounds) -> np.ndarray:
+        self.props = np.asarray(self.model.propensities(rounds.contexts))
+        return super().choose(rounds)
+
+    def learn(self, contexts: np.ndarray, arms: np.ndarray, rewards: np.ndarray) -> None:
+        p = self.props[np.arange(len(arms)), arms]
+        self.model.partial_fit(contexts, arms.tolist(), rewards, p)
+
+
+def _offset_tree(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
+    return LoggedContextualPolicy(mod.OffsetTree(_arms(env), env.n_features, seed=seed))
+
+
 def _bootstrap_ts(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
     from banditkit.ensemble import BootstrapTS  # one class for both backends
 
@@ -195,6 +212,8 @@ POLICIES: dict[str, PolicySpec] = {
                    _doubly_robust, needs_class="DoublyRobust"),
         PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 bootstrap ridge members",
                    _bootstrap_ts),
+        PolicySpec("offset-tree", "OffsetTree: tournament of logistic nodes, epsilon-greedy 0.05",
+                   _offset_tree, needs_class="OffsetTree"),
         PolicySpec("random", "uniformly random arm (baseline)",
                    lambda mod, env, seed, window: RandomPolicy(env.n_arms, seed), learns=False),
         PolicySpec("oracle", "the arm with the highest expected reward (baseline)",

@@ -1,2 +1,4 @@
-//! Learners from logged or live bandit feedback (docs/learners.md).
+//! Learners from logged or live bandit feedback (docs/learners.md): each learns a policy and
+//! reports the exact probability with which it picks each arm.
 pub mod doubly_robust;
+pub mod offset_tree;

@@ -1,2 +1,3 @@
-//! Learners from logged or live bandit feedback (docs/learners.md).
+//! Bindings of the learners (docs/learners.md).
 pub mod doubly_robust;
+pub mod offset_tree;
