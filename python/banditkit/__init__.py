@@ -29,6 +29,7 @@ TSPar = _impl.TSPar
 LogisticBandit = _impl.LogisticBandit
 LinUCB = _impl.LinUCB
 LinTS = _impl.LinTS
+ContextTree = _impl.ContextTree
 prob_best_gaussian = _impl.prob_best_gaussian
 prob_best_beta = _impl.prob_best_beta
 prob_best_mvn = _impl.prob_best_mvn
@@ -46,6 +47,7 @@ __all__ = [
     "LogisticBandit",
     "LinUCB",
     "LinTS",
+    "ContextTree",
     "prob_best_gaussian",
     "prob_best_beta",
     "prob_best_mvn",

@@ -10,7 +10,15 @@ from banditkit._backend import MODULE
 from banditkit._errors import FormatError
 
 # The classes a file may name; anything else is refused by name.
-CLASSES = ("LinearBandit", "TSPar", "LogisticBandit", "LinUCB", "LinTS", "BootstrapRidge")
+CLASSES = (
+    "LinearBandit",
+    "TSPar",
+    "LogisticBandit",
+    "LinUCB",
+    "LinTS",
+    "BootstrapRidge",
+    "ContextTree",
+)
 # Classes defined once for both backends (in banditkit itself, not in a backend module).
 PACKAGE_CLASSES = ("BootstrapRidge",)
 

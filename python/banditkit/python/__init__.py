@@ -11,6 +11,7 @@ from .._errors import FormatError
 from .contextual import LinTS, LinUCB
 from .ensemble import ridge_bootstrap_counts, ridge_ensemble_fit
 from .exact import MVN_TOLERANCE, prob_best_beta, prob_best_gaussian, prob_best_mvn
+from .learners import ContextTree
 from .linear import LinearBandit
 from .logistic import LogisticBandit
 from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, win_counts_mvn
@@ -18,6 +19,7 @@ from .ope import bootstrap_means, bootstrap_self_normalised
 from .tspar import TSPar
 
 __all__ = [
+    "ContextTree",
     "FormatError",
     "MVN_TOLERANCE",
     "LinTS",

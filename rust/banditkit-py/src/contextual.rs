@@ -8,7 +8,7 @@
 //! a snapshot of `Arc`ed arms with the lock already released. One-event calls release the GIL
 //! only from [`DETACH_MIN_ENTRIES`] (below that, the release costs more than it frees).
 mod classes;
-mod input;
+pub(crate) mod input;
 
 use banditkit_core::contextual::{ArmConfig, LinearPolicy, Scoring};
 use banditkit_core::rng::os_seed;

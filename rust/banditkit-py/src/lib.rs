@@ -8,6 +8,7 @@ mod convert;
 mod ensemble;
 mod exact;
 mod kernels;
+mod learners;
 mod linear;
 mod locked;
 mod logistic;
@@ -23,6 +24,7 @@ fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     ensemble::register(m)?;
     exact::register(m)?;
     kernels::register(m)?;
+    learners::context_tree::register(m)?;
     linear::register(m)?;
     logistic::register(m)?;
     ope::register(m)?;

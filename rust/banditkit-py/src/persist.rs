@@ -20,7 +20,7 @@ use rmpv::Value;
 /// Files above this size are encoded/decoded with the GIL released.
 const DETACH_MIN_BYTES: usize = 1 << 16;
 
-type R<T> = Result<T, String>;
+pub(crate) type R<T> = Result<T, String>;
 
 /// `banditkit.FormatError(msg)` (the one class both backends raise).
 pub fn format_error(py: Python<'_>, msg: impl Into<String>) -> PyErr {
@@ -34,14 +34,14 @@ pub fn format_error(py: Python<'_>, msg: impl Into<String>) -> PyErr {
     }
 }
 
-fn invalid(msg: impl std::fmt::Display) -> String {
+pub(crate) fn invalid(msg: impl std::fmt::Display) -> String {
     format!("invalid banditkit file: {msg}")
 }
 
 // --- bytes in and out ---
 
 /// `data` as bytes (bytes, bytearray or memoryview); anything else is a TypeError.
-fn input_bytes<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn input_bytes<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     if let Ok(b) = data.cast::<PyBytes>() {
         return Ok(b.clone());
     }
@@ -56,7 +56,7 @@ fn input_bytes<'py>(data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
 }
 
 /// The document in `bytes`, which must hold a `class` (another class is refused by name).
-fn decode<'a>(py: Python<'_>, bytes: &'a [u8], class: &str) -> PyResult<Document<'a>> {
+pub(crate) fn decode<'a>(py: Python<'_>, bytes: &'a [u8], class: &str) -> PyResult<Document<'a>> {
     let doc = if bytes.len() >= DETACH_MIN_BYTES {
         py.detach(|| format::decode(bytes))
     } else {
@@ -72,7 +72,7 @@ fn decode<'a>(py: Python<'_>, bytes: &'a [u8], class: &str) -> PyResult<Document
     Ok(doc)
 }
 
-fn write<'py>(
+pub(crate) fn write<'py>(
     py: Python<'py>,
     class: &str,
     fields: Vec<(&str, Value)>,
@@ -104,7 +104,9 @@ fn write<'py>(
 // --- common fields ---
 
 /// Arm labels for a file: str and int (NumPy integers too, saved as int); else TypeError.
-fn labels_out<'py>(labels: impl IntoIterator<Item = Bound<'py, PyAny>>) -> PyResult<Value> {
+pub(crate) fn labels_out<'py>(
+    labels: impl IntoIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<Value> {
     let mut out = Vec::new();
     let mut integral = None;
     for label in labels {
@@ -143,7 +145,7 @@ fn labels_out<'py>(labels: impl IntoIterator<Item = Bound<'py, PyAny>>) -> PyRes
 }
 
 /// The labels of a file as Python objects (str and int), refusing duplicates.
-fn labels_in<'py>(py: Python<'py>, doc: &Document<'_>) -> R<Vec<Bound<'py, PyAny>>> {
+pub(crate) fn labels_in<'py>(py: Python<'py>, doc: &Document<'_>) -> R<Vec<Bound<'py, PyAny>>> {
     let bad = || invalid("arm labels must be a list of str and int");
     let Some(Value::Array(items)) = doc.field("arms") else {
         return Err(bad());
@@ -168,7 +170,11 @@ fn labels_in<'py>(py: Python<'py>, doc: &Document<'_>) -> R<Vec<Bound<'py, PyAny
     Ok(out)
 }
 
-fn common_fields(labels: Value, params: Vec<(&str, Value)>, rng: Value) -> Vec<(&str, Value)> {
+pub(crate) fn common_fields(
+    labels: Value,
+    params: Vec<(&str, Value)>,
+    rng: Value,
+) -> Vec<(&str, Value)> {
     let writer = Value::Map(vec![
         (
             Value::from("banditkit"),
@@ -188,7 +194,7 @@ fn common_fields(labels: Value, params: Vec<(&str, Value)>, rng: Value) -> Vec<(
     ]
 }
 
-fn map_get<'v>(map: &'v Value, key: &str) -> Option<&'v Value> {
+pub(crate) fn map_get<'v>(map: &'v Value, key: &str) -> Option<&'v Value> {
     match map {
         Value::Map(entries) => entries
             .iter()
@@ -198,7 +204,7 @@ fn map_get<'v>(map: &'v Value, key: &str) -> Option<&'v Value> {
     }
 }
 
-fn param_f64(doc: &Document<'_>, key: &str) -> R<f64> {
+pub(crate) fn param_f64(doc: &Document<'_>, key: &str) -> R<f64> {
     let v = doc.field("params").and_then(|p| map_get(p, key));
     match v {
         Some(Value::F64(x)) => Ok(*x),
@@ -207,7 +213,7 @@ fn param_f64(doc: &Document<'_>, key: &str) -> R<f64> {
     }
 }
 
-fn param_u64(doc: &Document<'_>, key: &str) -> R<u64> {
+pub(crate) fn param_u64(doc: &Document<'_>, key: &str) -> R<u64> {
     match doc.field("params").and_then(|p| map_get(p, key)) {
         Some(Value::Integer(i)) => i
             .as_u64()
@@ -227,7 +233,7 @@ fn finite_positive(doc: &Document<'_>, key: &str) -> R<f64> {
 // --- random state ---
 
 /// The generator state of a file, as this backend can use it.
-enum RngIn {
+pub(crate) enum RngIn {
     /// A Rust per-call seed stream, exactly.
     SplitMix(u64),
     /// A Rust contextual policy's stream, exactly.
@@ -246,7 +252,7 @@ impl RngIn {
     }
 
     /// A contextual policy's (seed, events).
-    fn policy_stream(&self) -> (u64, u64) {
+    pub(crate) fn policy_stream(&self) -> (u64, u64) {
         match *self {
             RngIn::SplitMix(s) | RngIn::Foreign(s) => (s, 0),
             RngIn::Events { seed, events } => (seed, events),
@@ -261,7 +267,7 @@ fn rng_splitmix(state: u64) -> Value {
     ])
 }
 
-fn rng_events(seed: u64, events: u64) -> Value {
+pub(crate) fn rng_events(seed: u64, events: u64) -> Value {
     Value::Map(vec![
         (Value::from("kind"), Value::from("xoshiro256pp-events")),
         (Value::from("seed"), Value::from(seed)),
@@ -269,7 +275,7 @@ fn rng_events(seed: u64, events: u64) -> Value {
     ])
 }
 
-fn rng_in(doc: &Document<'_>) -> R<RngIn> {
+pub(crate) fn rng_in(doc: &Document<'_>) -> R<RngIn> {
     let rng = doc.field("rng");
     let get_u64 = |k: &str| rng.and_then(|r| map_get(r, k)).and_then(Value::as_u64);
     let pair = |k: &str| -> Option<(u64, u64)> {
@@ -305,7 +311,7 @@ fn rng_in(doc: &Document<'_>) -> R<RngIn> {
 
 // --- arrays ---
 
-fn view<'d, 'a>(
+pub(crate) fn view<'d, 'a>(
     doc: &'d Document<'a>,
     name: &str,
     shape: &[usize],
@@ -326,7 +332,7 @@ fn view<'d, 'a>(
 }
 
 /// A finite float64 array.
-fn floats(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<f64>> {
+pub(crate) fn floats(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<f64>> {
     let v: Vec<f64> = view(doc, name, shape, DType::F8)?.f64s().collect();
     if v.iter().any(|x| !x.is_finite()) {
         return Err(invalid(format!("array '{name}' must be finite")));
@@ -342,7 +348,7 @@ fn positive(v: Vec<f64>, name: &str) -> R<Vec<f64>> {
 }
 
 /// A non-negative int64 array.
-fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
+pub(crate) fn counts(doc: &Document<'_>, name: &str, shape: &[usize]) -> R<Vec<u64>> {
     view(doc, name, shape, DType::I8)?
         .i64s()
         .map(|x| {
@@ -373,7 +379,7 @@ fn arm_index(py: Python<'_>, labels: Vec<Bound<'_, PyAny>>) -> PyResult<ArmIndex
     ArmIndex::from_list(py, PyList::new(py, labels)?.as_any())
 }
 
-fn to_py<T>(py: Python<'_>, r: R<T>) -> PyResult<T> {
+pub(crate) fn to_py<T>(py: Python<'_>, r: R<T>) -> PyResult<T> {
     r.map_err(|m| format_error(py, m))
 }
 

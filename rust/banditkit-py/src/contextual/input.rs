@@ -11,11 +11,11 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::convert;
 
-pub(super) fn verr(msg: impl Into<String>) -> PyErr {
+pub(crate) fn verr(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
 }
 
-pub(super) fn core_err(e: banditkit_core::BanditError) -> PyErr {
+pub(crate) fn core_err(e: banditkit_core::BanditError) -> PyErr {
     PyValueError::new_err(e.0)
 }
 
@@ -53,7 +53,7 @@ fn numeric<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAn
 }
 
 /// A 1-D float64 view of a context (lists, float32, ints, array-likes accepted).
-pub(super) fn context<'py>(
+pub(crate) fn context<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<PyArrayLike1<'py, f64, AllowTypeChange>> {
     const WHAT: &str = "context must be a 1-D array";
@@ -62,7 +62,7 @@ pub(super) fn context<'py>(
         .map_err(|_| verr(format!("{WHAT} of numbers")))
 }
 
-pub(super) fn contiguous<'a>(a: &'a PyArrayLike1<'_, f64, AllowTypeChange>) -> Cow<'a, [f64]> {
+pub(crate) fn contiguous<'a>(a: &'a PyArrayLike1<'_, f64, AllowTypeChange>) -> Cow<'a, [f64]> {
     match a.as_slice() {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(a.as_array().iter().copied().collect()),
@@ -70,7 +70,7 @@ pub(super) fn contiguous<'a>(a: &'a PyArrayLike1<'_, f64, AllowTypeChange>) -> C
 }
 
 /// A 2-D batch of contexts as row-major float64 with `d` columns; returns (data, rows).
-pub(super) fn batch(obj: &Bound<'_, PyAny>, d: usize) -> PyResult<(Vec<f64>, usize)> {
+pub(crate) fn batch(obj: &Bound<'_, PyAny>, d: usize) -> PyResult<(Vec<f64>, usize)> {
     const WHAT: &str = "X must be a 2-D array";
     let arr: PyArrayLike2<'_, f64, AllowTypeChange> = numeric(obj, WHAT)?
         .extract()
@@ -87,14 +87,14 @@ pub(super) fn batch(obj: &Bound<'_, PyAny>, d: usize) -> PyResult<(Vec<f64>, usi
     Ok((data, shape[0]))
 }
 
-pub(super) fn label_repr(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn label_repr(obj: &Bound<'_, PyAny>) -> String {
     obj.repr()
         .map(|s| s.to_string())
         .unwrap_or_else(|_| "?".into())
 }
 
 /// One reward: a real number, not a boolean or a string.
-pub(super) fn check_reward(reward: &Bound<'_, PyAny>) -> PyResult<f64> {
+pub(crate) fn check_reward(reward: &Bound<'_, PyAny>) -> PyResult<f64> {
     convert::data_number(reward).ok_or_else(|| {
         verr(format!(
             "reward must be a number, got {}",
@@ -104,7 +104,7 @@ pub(super) fn check_reward(reward: &Bound<'_, PyAny>) -> PyResult<f64> {
 }
 
 /// The rewards of a batch: a 1-D array-like of numbers.
-pub(super) fn rewards(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+pub(crate) fn rewards(obj: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
     const WHAT: &str = "rewards must be a 1-D array";
     let r: PyArrayLike1<'_, f64, AllowTypeChange> = numeric(obj, WHAT)?
         .extract()

@@ -1,0 +1,2 @@
+//! Learners for logged and live contextual feedback.
+pub mod context_tree;
