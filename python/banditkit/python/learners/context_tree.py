@@ -4,17 +4,21 @@ A regression tree over the context whose leaves run Thompson sampling per arm.
 
 - Each leaf keeps, per arm, the count, sum and sum of squares of the rewards seen there (the
   posterior's sufficient statistics).
-- Split candidates: a leaf above `max_depth` keeps the first `sketch_size = min(min_samples_split,
-  256)` rows it sees (bounded), takes `n_quantiles` empirical quantiles of each feature from them as
-  thresholds, replays them into per-(feature, bin, arm) count/sum/sum-of-squares statistics and
-  frees the rows. From then on every row only updates those statistics, so a leaf's memory is
-  O(d n_quantiles K) however many rows it sees, and the tree's is bounded by `max_nodes`.
-- Every `min_samples_split` rows, the leaf scores each threshold by the drop of the within-arm
-  reward sum of squares (children vs leaf), minus what splitting pure noise is expected to give
-  (one residual variance per arm seen on both sides), over the leaf's rows: the reward variance
-  reduction net of overfitting. The best split (first on ties) is taken if its gain exceeds
-  `split_threshold`, each side holds at least `max(1, min_samples_split // 4)` rows and the tree
-  stays within `max_nodes`; the children start from the leaf's statistics on their side.
+- Split candidates: a leaf above `max_depth` keeps its first `sketch_size` rows
+  (`min_samples_split` clipped to [64, 256]: bounded), takes `n_quantiles` empirical quantiles
+  of each feature from them as thresholds, replays them into per-(feature, bin, arm)
+  count/sum/sum-of-squares statistics and frees the rows. From then on every row only updates
+  those statistics, so a leaf's memory is O(d n_quantiles K) however many rows it sees, and the
+  tree's is bounded by `max_nodes`.
+- Every `min_samples_split` rows (once binned), the leaf scores each threshold by the reward
+  variance reduction within each arm: the drop of the arm's sum of squared deviations (children
+  vs leaf) minus what pure noise is expected to give at the best of M candidates ((1 + 2 ln M)
+  residual variances), per row of that arm, averaged over the arms with at least
+  `max(1, min_samples_split // 4)` rows on each side (so an arm the policy rarely plays counts
+  as much as one it plays all the time). The best split (first on ties) is taken if its gain
+  exceeds `split_threshold`, each side holds that many rows too and the tree stays within
+  `max_nodes`; the children start from the leaf's statistics on their side (rows since the
+  leaf was made).
 - Thompson at a leaf. "gaussian": arm a ~ N(m_a, s_a^2) with one pseudo-observation at the
   leaf's pooled mean m0 (pooled variance v0, plus a unit pseudo-residual): m_a = (S_a + m0) /
   (n_a + 1), s_a^2 = (v0 + SSE_a) / (n_a + 1)^2. "beta" (rewards in [0, 1]): Beta(1 + S_a,
@@ -51,7 +55,7 @@ from .._validate import (
 )
 from ..exact import prob_best_beta, prob_best_gaussian
 
-SKETCH_MAX = 256
+SKETCH_MIN, SKETCH_MAX = 64, 256
 PRIORS = ("gaussian", "beta")
 INTERNAL, SKETCH, BINNED, FROZEN = 0, 1, 2, 3
 
@@ -170,7 +174,7 @@ class ContextTree(Synchronized, _persist.Persistent):
 
     @property
     def sketch_size(self) -> int:
-        return min(self.min_samples_split, SKETCH_MAX)
+        return min(max(self.min_samples_split, SKETCH_MIN), SKETCH_MAX)
 
     @property
     @synchronized
@@ -291,17 +295,20 @@ class ContextTree(Synchronized, _persist.Persistent):
                 left = int(cn[b].sum())
                 if left < min_side or total - left < min_side:
                     continue
-                gain = 0.0
+                gain, used = 0.0, 0
                 for a in range(k):
                     nl, nr = int(cn[b, a]), int(tn[a] - cn[b, a])
-                    if nl == 0 or nr == 0 or nl + nr <= 2:
+                    if nl < min_side or nr < min_side or nl + nr <= 2:
                         continue
                     sl, ql = float(cs[b, a]), float(cq[b, a])
                     sr, qr = float(ts[a]) - sl, float(tq[a]) - ql
                     children = _sse(nl, sl, ql) + _sse(nr, sr, qr)
                     drop = _sse(nl + nr, float(ts[a]), float(tq[a])) - children
-                    gain += drop - noise * (children / (nl + nr - 2))
-                gain = gain / total
+                    gain += (drop - noise * (children / (nl + nr - 2))) / (nl + nr)
+                    used += 1
+                if used == 0:
+                    continue
+                gain = gain / used
                 if gain > best[0]:
                     best = (gain, j, b)
         return best

@@ -14,7 +14,8 @@ use crate::gamma::BetaSampler;
 use crate::normal::standard_normal;
 use crate::rng::Xoshiro256PlusPlus;
 
-/// Largest number of rows a leaf buffers to choose its split candidates.
+/// Bounds of the number of rows a leaf buffers to choose its split candidates.
+pub const SKETCH_MIN: u64 = 64;
 pub const SKETCH_MAX: u64 = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,7 @@ impl TreeConfig {
     }
 
     pub fn sketch_size(&self) -> u64 {
-        self.min_samples_split.min(SKETCH_MAX)
+        self.min_samples_split.clamp(SKETCH_MIN, SKETCH_MAX)
     }
 }
 
@@ -716,20 +717,24 @@ fn best_split(leaf: &Node, k: usize, min_side: u64) -> Option<(f64, usize, usize
             if left < min_side || total - left < min_side {
                 continue;
             }
-            let mut gain = 0.0;
+            let (mut gain, mut used) = (0.0, 0u64);
             for a in 0..k {
                 let (l, t) = (b * k + a, last + a);
                 let (nl, nr) = (cn[l], cn[t] - cn[l]);
-                if nl == 0 || nr == 0 || nl + nr <= 2 {
+                if nl < min_side || nr < min_side || nl + nr <= 2 {
                     continue;
                 }
                 let (sl, ql) = (cs[l], cq[l]);
                 let (sr, qr) = (cs[t] - sl, cq[t] - ql);
                 let children = sse(nl, sl, ql) + sse(nr, sr, qr);
                 let drop = sse(nl + nr, cs[t], cq[t]) - children;
-                gain += drop - noise * (children / (nl + nr - 2) as f64);
+                gain += (drop - noise * (children / (nl + nr - 2) as f64)) / (nl + nr) as f64;
+                used += 1;
             }
-            gain /= total as f64;
+            if used == 0 {
+                continue;
+            }
+            gain /= used as f64;
             if best.map_or(true, |(g, _, _)| gain > g) {
                 best = Some((gain, j, b));
             }
