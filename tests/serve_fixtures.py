@@ -14,6 +14,7 @@ NAMES = (
     "LogisticBandit",
     "LinUCB",
     "LinTS",
+    "ContextTree",
     "prob_best_gaussian",
     "prob_best_beta",
     "prob_best_mvn",

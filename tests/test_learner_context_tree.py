@@ -7,6 +7,7 @@ import pickle
 
 import numpy as np
 import pytest
+from serve_fixtures import serve_bk  # noqa: F401
 
 import banditkit
 from banditkit.simulate.envs import ENVIRONMENTS, RegionsEnv
@@ -275,3 +276,35 @@ def test_regions_environment():
     np.testing.assert_allclose(coef[:, 2], coef[:, 3], atol=0.05)
     with pytest.raises(ValueError, match="features"):
         RegionsEnv(5, 10, np.random.default_rng(0), 2)
+
+
+# --- serving ---
+
+
+@pytest.mark.usefixtures("serve_bk")
+def test_serve_adapter_draws_with_exact_propensities():
+    from banditkit.serve.errors import InvalidInput
+    from banditkit.serve.policies import POLICIES
+
+    arms = ["a", "b", "c"]
+    policy = POLICIES["context-tree"]
+    model = policy.create(arms, policy.parse_params({"n_features": 3, "min_samples_split": 40}))
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, (900, 3))
+    picked = [arms[i] for i in rng.integers(0, 3, 900)]
+    best = np.where(X[:, 0] > 0, "a", "c")
+    policy.apply(model, picked, X, (np.array(picked) == best).astype(float))
+    assert model.get_stats()["n_nodes"] > 1
+    n = 20_000
+    for x in (np.array([0.5, 0.1, -0.3]), np.array([-0.5, 0.1, -0.3])):
+        for cand in (None, (1, 2)):
+            contexts = np.tile(x, (n, 1))
+            chosen, props = policy.decide(model, arms, contexts, [cand] * n, rng, {})
+            want = model.propensities(x[None, :], None if cand is None else [arms[i] for i in cand])
+            np.testing.assert_allclose(props, want[0][chosen], rtol=0, atol=1e-15)
+            freq = np.bincount(chosen, minlength=3) / n
+            se = np.sqrt(np.maximum(want[0] * (1 - want[0]), 1e-12) / n)
+            assert np.all(np.abs(freq - want[0]) <= 5 * se), (freq, want)
+    with pytest.raises(InvalidInput) as err:
+        policy.parse_params({"n_features": 3, "max_depth": -1})
+    assert err.value.field == "params.max_depth"

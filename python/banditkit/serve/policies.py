@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -55,6 +55,16 @@ class LinUCBParams(_ContextualParams):
 
 class LinTSParams(_ContextualParams):
     v: float = Field(1.0, gt=0)
+
+
+class ContextTreeParams(_Params):
+    n_features: int = Field(ge=1, le=100_000)
+    max_depth: int = Field(3, ge=0, le=64)
+    min_samples_split: int = Field(20, ge=2)
+    split_threshold: float = Field(0.01, ge=0)
+    max_nodes: int = Field(2000, ge=1, le=1_000_000)
+    n_quantiles: int = Field(8, ge=1, le=1024)
+    prior: Literal["gaussian", "beta"] = "gaussian"
 
 
 def _cdf(probs: np.ndarray) -> np.ndarray:
@@ -334,9 +344,49 @@ class LinTSPolicy(_Contextual):
         return chosen, props
 
 
+class ContextTreePolicy(_Contextual):
+    """Thompson sampling at the context's leaf, drawn from the exact win probabilities."""
+
+    name = "context-tree"
+    params_model = ContextTreeParams
+    model_class = "ContextTree"
+
+    def create(self, arms, params):
+        return banditkit.ContextTree(arms, **params)
+
+    def decide(self, model, arms, contexts, candidates, rng, cache):
+        cols = self._columns(model, arms, cache)
+        n = len(contexts)
+        chosen = np.empty(n, dtype=np.int64)
+        props = np.empty(n, dtype=float)
+        u = rng.random(n)
+        for cand, where in _groups(candidates).items():
+            names = None if cand is None else [arms[i] for i in cand]
+            # One row per leaf is computed by the model (it caches per leaf).
+            p = np.asarray(model.propensities(contexts[where], names))[:, cols]
+            cdf = np.cumsum(p, axis=1)
+            k = (cdf <= (u[where] * cdf[:, -1])[:, None]).sum(axis=1)  # first cdf > u
+            k = np.minimum(k, len(arms) - 1)
+            while True:  # u * total rounded up to the total: the last arm of probability > 0
+                zero = p[np.arange(len(where)), k] == 0.0
+                if not zero.any():
+                    break
+                k[zero] -= 1
+            chosen[where] = k
+            props[where] = p[np.arange(len(where)), k]
+        return chosen, props
+
+
 POLICIES: dict[str, Policy] = {
     p.name: p
-    for p in (TSParPolicy(), LinearPolicy(), LogisticPolicy(), LinUCBPolicy(), LinTSPolicy())
+    for p in (
+        TSParPolicy(),
+        LinearPolicy(),
+        LogisticPolicy(),
+        LinUCBPolicy(),
+        LinTSPolicy(),
+        ContextTreePolicy(),
+    )
 }
 BY_CLASS: dict[str, Policy] = {p.model_class: p for p in POLICIES.values()}
 

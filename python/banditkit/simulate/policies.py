@@ -161,6 +161,10 @@ def _bootstrap_ts(mod: ModuleType, env: Environment, seed: int, window: int) -> 
     return ContextualPolicy(BootstrapTS(_arms(env), env.n_features, n_estimators=30, seed=seed))
 
 
+def _context_tree(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
+    return ContextualPolicy(mod.ContextTree(_arms(env), env.n_features, seed=seed))
+
+
 POLICIES: dict[str, PolicySpec] = {
     spec.name: spec
     for spec in (
@@ -182,6 +186,8 @@ POLICIES: dict[str, PolicySpec] = {
                    _contextual("LinUCB", windowed=True), needs_class="LinUCB"),
         PolicySpec("lints-window", "LinTS on the last --window rounds of each arm",
                    _contextual("LinTS", windowed=True), needs_class="LinTS"),
+        PolicySpec("context-tree", "ContextTree: Thompson sampling per arm at the leaves of a "
+                   "context tree", _context_tree, needs_class="ContextTree"),
         PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 bootstrap ridge members",
                    _bootstrap_ts),
         PolicySpec("random", "uniformly random arm (baseline)",
