@@ -15,6 +15,7 @@ NAMES = (
     "LinUCB",
     "LinTS",
     "DoublyRobust",
+    "ContextTree",
     "prob_best_gaussian",
     "prob_best_beta",
     "prob_best_mvn",

@@ -31,6 +31,7 @@ LinUCB = _impl.LinUCB
 LinTS = _impl.LinTS
 DoublyRobust = _impl.DoublyRobust
 OffsetTree = _impl.OffsetTree
+ContextTree = _impl.ContextTree
 prob_best_gaussian = _impl.prob_best_gaussian
 prob_best_gaussian_rows = _impl.prob_best_gaussian_rows
 prob_best_beta = _impl.prob_best_beta
@@ -51,6 +52,7 @@ __all__ = [
     "LinTS",
     "DoublyRobust",
     "OffsetTree",
+    "ContextTree",
     "prob_best_gaussian",
     "prob_best_gaussian_rows",
     "prob_best_beta",

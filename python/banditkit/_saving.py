@@ -19,6 +19,7 @@ CLASSES = (
     "BootstrapRidge",
     "DoublyRobust",
     "OffsetTree",
+    "ContextTree",
 )
 # Classes defined once for both backends (in banditkit itself, not in a backend module).
 PACKAGE_CLASSES = ("BootstrapRidge",)

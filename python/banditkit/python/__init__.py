@@ -17,8 +17,7 @@ from .exact import (
     prob_best_gaussian_rows,
     prob_best_mvn,
 )
-from .learners.doubly_robust import DoublyRobust
-from .learners.offset_tree import OffsetTree
+from .learners import ContextTree, DoublyRobust, OffsetTree
 from .linear import LinearBandit
 from .logistic import LogisticBandit
 from .montecarlo import apply_aggressive, win_counts_beta, win_counts_gaussian, win_counts_mvn
@@ -27,6 +26,7 @@ from .tspar import TSPar
 
 __all__ = [
     "DoublyRobust",
+    "ContextTree",
     "FormatError",
     "MVN_TOLERANCE",
     "LinTS",

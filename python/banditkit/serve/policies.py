@@ -79,6 +79,16 @@ class OffsetTreeParams(_Params):
     offset: float | None = None  # None: the running mean reward
 
 
+class ContextTreeParams(_Params):
+    n_features: int = Field(ge=1, le=100_000)
+    max_depth: int = Field(3, ge=0, le=64)
+    min_samples_split: int = Field(20, ge=2)
+    split_threshold: float = Field(0.01, ge=0)
+    max_nodes: int = Field(2000, ge=1, le=1_000_000)
+    n_quantiles: int = Field(8, ge=1, le=1024)
+    prior: Literal["gaussian", "beta"] = "gaussian"
+
+
 def _cdf(probs: np.ndarray) -> np.ndarray:
     """The cumulative sums of normalised `probs`, ending at +inf so that a uniform draw in
     [0, 1) always lands on an index (whatever the rounding of the sums)."""
@@ -411,6 +421,17 @@ class OffsetTreePolicy(_Contextual):
             params["max_weight"] = None
         return params
 
+
+class ContextTreePolicy(_Contextual):
+    """Thompson sampling at the context's leaf, drawn from the exact win probabilities."""
+
+    name = "context-tree"
+    params_model = ContextTreeParams
+    model_class = "ContextTree"
+
+    def create(self, arms, params):
+        return banditkit.ContextTree(arms, **params)
+
     def decide(self, model, arms, contexts, candidates, rng, cache):
         cols = self._columns(model, arms, cache)
         n = len(contexts)
@@ -425,6 +446,17 @@ class OffsetTreePolicy(_Contextual):
             # Rounding can leave u past the last sum: take the last arm that can be played.
             last = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0.0, axis=1)
             k = np.minimum(k, last)
+            names = None if cand is None else [arms[i] for i in cand]
+            # One row per leaf is computed by the model (it caches per leaf).
+            p = np.asarray(model.propensities(contexts[where], names))[:, cols]
+            cdf = np.cumsum(p, axis=1)
+            k = (cdf <= (u[where] * cdf[:, -1])[:, None]).sum(axis=1)  # first cdf > u
+            k = np.minimum(k, len(arms) - 1)
+            while True:  # u * total rounded up to the total: the last arm of probability > 0
+                zero = p[np.arange(len(where)), k] == 0.0
+                if not zero.any():
+                    break
+                k[zero] -= 1
             chosen[where] = k
             props[where] = p[np.arange(len(where)), k]
         return chosen, props
@@ -440,6 +472,7 @@ POLICIES: dict[str, Policy] = {
         LinTSPolicy(),
         DoublyRobustPolicy(),
         OffsetTreePolicy(),
+        ContextTreePolicy(),
     )
 }
 BY_CLASS: dict[str, Policy] = {p.model_class: p for p in POLICIES.values()}

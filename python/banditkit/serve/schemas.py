@@ -20,7 +20,16 @@ from typing_extensions import NotRequired, TypedDict
 
 # Names appear in URLs and in Prometheus labels: keep them to characters that need no quoting.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-POLICY_NAMES = ("tspar", "linear", "logistic", "linucb", "lints", "offset-tree")
+POLICY_NAMES = (
+    "tspar",
+    "linear",
+    "logistic",
+    "linucb",
+    "lints",
+    "doubly-robust",
+    "offset-tree",
+    "context-tree",
+)
 MAX_ARMS = 10_000
 MAX_FEATURES = 100_000
 MAX_ID = 200

@@ -175,8 +175,49 @@ class DriftingEnv(Environment):
         return Rounds(self._intercept(size), means, self._bernoulli(means))
 
 
+class RegionsEnv(Environment):
+    """0/1 rewards whose best arm depends on the region of two context features.
+
+    x = (1, z), z ~ U(-1, 1)^(d-1). Four regions: z1 <= 0 or > 0, times the band |z2| < 0.5
+    or outside it; region (z1 > 0) * 2 + (|z2| >= 0.5) belongs to that arm (modulo n_arms). The
+    owning arm pays at rate HIGH, the other region arms at LOW, any further arm at MID
+    everywhere. The band is symmetric in z2, so the two arms of each half of z1 have the same
+    best linear fit: no per-arm linear model can tell them apart, and a tree of depth 3 can.
+    """
+
+    name = "regions"
+    description = (
+        "0/1 rewards; x = (1, z), z ~ U(-1, 1)^(d-1); 4 regions of (z1, z2) (the sign of z1 "
+        "times |z2| < 0.5 or not) each with its own best arm (rate 0.8, the others 0.1, arms "
+        "beyond 4 at 0.3): not representable by per-arm linear models"
+    )
+    binary_rewards = True
+    noise_sd = 0.5
+    HIGH, LOW, MID = 0.8, 0.1, 0.3
+
+    def __init__(self, n_arms: int, horizon: int, rng: np.random.Generator, n_features: int = 5):
+        if n_features < 3:
+            raise ValueError(f"the regions environment needs --features >= 3, got {n_features}")
+        super().__init__(n_arms, horizon, rng, n_features)
+
+    @staticmethod
+    def region(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
+        """2 * (z1 > 0) + (|z2| >= 0.5): 0..3."""
+        return 2 * (z1 > 0) + (np.abs(z2) >= 0.5)
+
+    def _generate(self, start: int, size: int) -> Rounds:
+        x = np.empty((size, self.n_features))
+        x[:, 0] = 1.0
+        x[:, 1:] = self.rng.uniform(-1.0, 1.0, (size, self.n_features - 1))
+        owner = self.region(x[:, 1], x[:, 2]) % self.n_arms
+        means = np.full((size, self.n_arms), self.MID)
+        means[:, : min(4, self.n_arms)] = self.LOW
+        means[np.arange(size), owner] = self.HIGH
+        return Rounds(x, means, self._bernoulli(means))
+
+
 ENVIRONMENTS: dict[str, type[Environment]] = {
-    env.name: env for env in (BernoulliEnv, GaussianEnv, LinearEnv, DriftingEnv)
+    env.name: env for env in (BernoulliEnv, GaussianEnv, LinearEnv, DriftingEnv, RegionsEnv)
 }
 
 
@@ -184,6 +225,6 @@ def make_env(
     name: str, n_arms: int, horizon: int, rng: np.random.Generator, n_features: int
 ) -> Environment:
     cls = ENVIRONMENTS[name]
-    if cls is LinearEnv:
+    if cls in (LinearEnv, RegionsEnv):  # the contextual worlds take --features
         return cls(n_arms, horizon, rng, n_features)
     return cls(n_arms, horizon, rng)

@@ -187,6 +187,10 @@ def _bootstrap_ts(mod: ModuleType, env: Environment, seed: int, window: int) -> 
     return ContextualPolicy(BootstrapTS(_arms(env), env.n_features, n_estimators=30, seed=seed))
 
 
+def _context_tree(mod: ModuleType, env: Environment, seed: int, window: int) -> Policy:
+    return ContextualPolicy(mod.ContextTree(_arms(env), env.n_features, seed=seed))
+
+
 POLICIES: dict[str, PolicySpec] = {
     spec.name: spec
     for spec in (
@@ -210,6 +214,8 @@ POLICIES: dict[str, PolicySpec] = {
                    _contextual("LinTS", windowed=True), needs_class="LinTS"),
         PolicySpec("doubly-robust", "DoublyRobust: policy model on DR pseudo-rewards, UCB bonus",
                    _doubly_robust, needs_class="DoublyRobust"),
+        PolicySpec("context-tree", "ContextTree: Thompson sampling per arm at the leaves of a "
+                   "context tree", _context_tree, needs_class="ContextTree"),
         PolicySpec("bootstrap-ts", "BootstrapTS: Thompson by one of 30 bootstrap ridge members",
                    _bootstrap_ts),
         PolicySpec("offset-tree", "OffsetTree: tournament of logistic nodes, epsilon-greedy 0.05",

@@ -5,6 +5,7 @@
 //! - [`montecarlo`]: deterministic chunked, rayon-parallel win counting.
 //! - [`gaussian`], [`beta`]: the conjugate state of LinearBandit and TSPar.
 //! - [`ope`]: the deterministic parallel bootstrap behind the off-policy estimators' intervals.
+//! - [`learners`]: learners for logged and live contextual feedback (ContextTree).
 pub mod beta;
 pub mod contextual;
 pub mod ensemble;

@@ -26,6 +26,7 @@ fn _banditkit_rs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     m.add_class::<learners::doubly_robust::DoublyRobust>()?;
     learners::offset_tree::register(m)?;
+    learners::context_tree::register(m)?;
     linear::register(m)?;
     logistic::register(m)?;
     ope::register(m)?;
