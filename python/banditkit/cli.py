@@ -313,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.ope.cli import add_parser as add_evaluate_parser
 
     add_evaluate_parser(sub)
+    from banditkit.tune.cli import add_parser as add_tune_parser
+
+    add_tune_parser(sub, _Parser)
     return parser
 
 
