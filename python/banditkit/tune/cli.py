@@ -205,15 +205,16 @@ def run_command(args: argparse.Namespace) -> int:
         runner = study.ray_runner(settings, data, args.ray or None)
     else:
         runner = study.local_runner(settings, data)
-    study.run_trials(
-        the_study,
-        settings,
-        defaults,
-        args.trials,
-        args.parallel,
-        runner,
-        report=(lambda done: None) if args.quiet else _report,
-    )
+    with runner as run:
+        study.run_trials(
+            the_study,
+            settings,
+            defaults,
+            args.trials,
+            args.parallel,
+            run,
+            report=(lambda done: None) if args.quiet else _report,
+        )
     try:
         best, default_trial = study.best_and_defaults(the_study)
     except study.TuneError as exc:

@@ -16,7 +16,8 @@ trials.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -158,31 +159,38 @@ def run_trials(
         left -= size
 
 
-def local_runner(settings: Settings, data: LogData | None) -> Runner:
+def local_runner(settings: Settings, data: LogData | None) -> nullcontext[Runner]:
     def run(points: Sequence[Knobs]) -> list[Outcome]:
         return [trial_value(settings, knobs, data) for knobs in points]
 
-    return run
+    return nullcontext(run)
 
 
 def _ray_trial(settings: Settings, knobs: Knobs, data: LogData | None) -> Outcome:
     return trial_value(settings, knobs, data)
 
 
-def ray_runner(settings: Settings, data: LogData | None, address: str | None) -> Runner:
+@contextmanager
+def ray_runner(settings: Settings, data: LogData | None, address: str | None) -> Iterator[Runner]:
     """Trials as Ray tasks on the cluster at `address` (None: Ray's own choice: RAY_ADDRESS,
-    else a local instance). Data is put in the object store once, not sent per task."""
+    else a local instance). The data goes to the object store once, not with every task. A
+    connection made here is closed on the way out; a caller's own is left alone."""
     import ray
 
-    if not ray.is_initialized():
+    connected_here = not ray.is_initialized()
+    if connected_here:
         ray.init(address=address, log_to_driver=False, include_dashboard=False)
-    remote = ray.remote(max_retries=3)(_ray_trial)
-    data_ref = ray.put(data)
+    try:
+        remote = ray.remote(max_retries=3)(_ray_trial)
+        data_ref = ray.put(data)
 
-    def run(points: Sequence[Knobs]) -> list[Outcome]:
-        return ray.get([remote.remote(settings, knobs, data_ref) for knobs in points])
+        def run(points: Sequence[Knobs]) -> list[Outcome]:
+            return ray.get([remote.remote(settings, knobs, data_ref) for knobs in points])
 
-    return run
+        yield run
+    finally:
+        if connected_here:
+            ray.shutdown()
 
 
 def finished(study: optuna.Study) -> int:
