@@ -1,6 +1,7 @@
 """The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning),
 `banditkit store` (look into a model store, move models between stores), `banditkit serve`
-(experiments over HTTP) and `banditkit loadtest` (load a running `banditkit serve`)."""
+(experiments over HTTP), `banditkit loadtest` (load a running `banditkit serve`), `banditkit
+evaluate` (off-policy evaluation) and `banditkit tune` (search a policy's knobs)."""
 
 from __future__ import annotations
 

@@ -29,6 +29,8 @@ def history_plot(trials: Sequence[Any], direction: str, title: str, ylabel: str,
     if marked:
         ax.plot(*zip(*marked, strict=True), "s", ms=9, mfc="none", mec="0.1", mew=1.5,
                 label="default knobs")  # fmt: skip
+    if min(values) > 0 and max(values) > 10 * min(values):
+        ax.set_yscale("log")  # a few awful trials would flatten the rest against the axis
     ax.set_xlabel("trial")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
