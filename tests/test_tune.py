@@ -318,3 +318,42 @@ def test_load_log_needs_enough_events(tmp_path: Path) -> None:
     save_logged(SyntheticBandit(3, 2, seed=0).sample(8, seed=0), tmp_path / "tiny.npz")
     with pytest.raises(ValueError, match="has 8 events: too few"):
         load_log(Settings(policy="linucb", objective="ope", log=str(tmp_path / "tiny.npz")))
+
+
+def test_an_interrupted_run_fails_its_trials_and_the_defaults_run_again(tmp_path: Path) -> None:
+    url, storage = study.open_storage(str(tmp_path / "bk.db"))
+    settings = Settings(policy="linucb", **SETTINGS)
+    defaults = SPACES["linucb"].defaults("auto", settings.context())
+
+    def interrupted(points: Any) -> Any:
+        raise KeyboardInterrupt
+
+    s = study.load_or_create(storage, "s", settings, defaults)
+    with pytest.raises(KeyboardInterrupt):
+        study.run_trials(s, settings, defaults, 4, 2, interrupted)
+    assert [t.state.name for t in s.trials] == ["FAIL", "FAIL"]  # the batch asked, not told
+    assert all(t.user_attrs[study.ERROR_ATTR] == study.INTERRUPTED for t in s.trials)
+    first = s.trials[0]
+    assert first.user_attrs[study.DEFAULTS_ATTR]
+
+    s = study.load_or_create(storage, "s", settings, defaults)  # resumed: defaults first again
+    with study.local_runner(settings, None) as run:
+        study.run_trials(s, settings, defaults, 2, 2, run)
+    best, default_trial = study.best_and_defaults(s)
+    assert default_trial.number == 2 and default_trial.params == first.params
+    assert best.value <= default_trial.value
+
+    s = study.load_or_create(storage, "s", settings, defaults)  # settled: not enqueued again
+    assert [t.state.name for t in s.trials] == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> None:
+    url, storage = study.open_storage(str(tmp_path / "bk.db"))
+    settings = Settings(policy="linucb", **SETTINGS)
+    defaults = SPACES["linucb"].defaults("auto", settings.context())
+    outcomes = iter([(1.5, None), (None, "ValueError: no"), (0.5, None)])
+    s = study.load_or_create(storage, "s", settings, defaults)
+    study.run_trials(s, settings, defaults, 3, 1, lambda points: [next(outcomes)])
+    assert [t.state.name for t in s.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert s.trials[1].user_attrs[study.ERROR_ATTR] == "ValueError: no"
+    assert study.best_and_defaults(s)[0].number == 2

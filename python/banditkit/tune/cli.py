@@ -141,7 +141,7 @@ def _check(args: argparse.Namespace) -> str | None:
             return f"the {args.backend} backend is not available: {exc}"
     if reason := SPACES[args.policy].available(args.backend):
         return f"cannot tune {args.policy}: {reason}"
-    if args.log is None and args.name is not None:
+    if args.name is not None and (args.log is None or "://" not in args.log):
         return "--name goes with a store URL as --log"
     if args.plot and not args.plot.lower().endswith(".png"):
         return f"--plot writes a PNG file: give a name ending in .png, got {args.plot!r}"

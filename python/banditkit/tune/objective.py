@@ -19,6 +19,7 @@ import numpy as np
 from banditkit.simulate.envs import ENVIRONMENTS
 from banditkit.simulate.policies import backend_module
 from banditkit.simulate.runner import Config, run_task
+from banditkit.tune.serveconfig import without_password
 from banditkit.tune.spaces import SPACES, Context, Knobs
 
 Objective = Literal["regret", "ope"]
@@ -57,7 +58,10 @@ class Settings:
             keep += ["env", "arms", "rounds", "batch", "repeats", "features", "window"]
         else:
             keep += ["log", "name", "train_fraction"]
-        return {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
+        out = {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
+        if out.get("log"):  # kept in the database and printed: never a password
+            out["log"] = without_password(out["log"])
+        return out
 
     def context(self) -> Context:
         noise = ENVIRONMENTS[self.env].noise_sd if self.objective == "regret" else 1.0
@@ -70,7 +74,8 @@ class Settings:
                 f"mean cumulative regret over {self.repeats} repeats of {self.rounds:,} rounds "
                 f"on the {self.env} environment ({self.arms} arms), lower is better"
             )
-        where = self.log if self.name is None else f"{self.log} ({self.name})"
+        log = without_password(self.log or "")
+        where = log if self.name is None else f"{log} ({self.name})"
         return (
             f"DR estimate of the policy's value on the last {1 - self.train_fraction:.0%} of "
             f"{where}, fitted on the rest, higher is better"

@@ -33,6 +33,7 @@ SETTINGS_ATTR = "banditkit.tune.settings"
 DEFAULTS_ATTR = "banditkit.tune.defaults"  # user attr of the trial that plays the defaults
 ERROR_ATTR = "banditkit.tune.error"
 KNOBS_ATTR = "banditkit.tune.knobs"  # every knob played, searched or fixed
+INTERRUPTED = "interrupted"  # the error of a trial whose run stopped before it finished
 
 Outcome = tuple[float | None, str | None]
 Runner = Callable[[Sequence[Knobs]], list[Outcome]]
@@ -99,10 +100,20 @@ def load_or_create(storage: Any, name: str, settings: Settings, defaults: Knobs)
                 f"the study {name!r} was made with other settings: {diff}; its values would not "
                 "be comparable: use the same settings or another --study"
             )
-        return study
-    study = optuna.create_study(storage=storage, study_name=name, direction=settings.direction)
-    study.set_user_attr(SETTINGS_ATTR, wanted)
-    study.enqueue_trial(defaults, user_attrs={DEFAULTS_ATTR: True})
+    else:
+        study = optuna.create_study(storage=storage, study_name=name, direction=settings.direction)
+        study.set_user_attr(SETTINGS_ATTR, wanted)
+
+    # A new study, or one whose defaults trial never finished (interrupted, or its process
+    # killed): the defaults run (again) first. A defaults trial that failed by itself stays.
+    def settled(t: optuna.trial.FrozenTrial) -> bool:
+        state = optuna.trial.TrialState
+        if t.state == state.FAIL:
+            return t.user_attrs.get(ERROR_ATTR, INTERRUPTED) != INTERRUPTED
+        return t.state in (state.COMPLETE, state.WAITING)
+
+    if not any(t.user_attrs.get(DEFAULTS_ATTR) and settled(t) for t in study.trials):
+        study.enqueue_trial(defaults, user_attrs={DEFAULTS_ATTR: True})
     return study
 
 
@@ -155,6 +166,7 @@ def run_trials(
                 report(Done(trial.number, knobs, value, error))
         finally:  # interrupted: the unfinished trials are failed, not left running forever
             for trial in asked[told:]:
+                trial.set_user_attr(ERROR_ATTR, INTERRUPTED)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
         left -= size
 
