@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import banditkit
 from banditkit.cli import main
 
 optuna = pytest.importorskip("optuna")
@@ -55,7 +56,7 @@ def test_ten_trials_best_no_worse_than_the_defaults(
     assert first.user_attrs[study.DEFAULTS_ATTR] is True
     # Trial 0 plays exactly what `banditkit simulate --policies POLICY` plays.
     defaults = SPACES[policy].defaults("auto", Context(noise_sd=0.5))
-    assert first.user_attrs[study.KNOBS_ATTR] == defaults
+    assert first.user_attrs[study.KNOBS_ATTR] == SPACES[policy].applying(defaults) == defaults
     assert defaults[SPACES[policy].scale_knob] == 0.5  # the linear env's noise sd
     cfg = Config(env="linear", policies=(policy,), **SETTINGS)
     simulated = [run_task(cfg, policy, r).cumulative_regret[-1] for r in range(2)]
@@ -109,7 +110,6 @@ def test_resuming_with_other_settings_is_refused(
 
 
 def test_the_study_and_the_store_share_one_database(tmp_path: Path) -> None:
-    import banditkit
     from banditkit.store import open_store
 
     url = f"sqlite:///{tmp_path / 'bk.db'}"
@@ -181,8 +181,6 @@ def test_ope_objective_on_a_log(tmp_path: Path) -> None:
     assert s.best_value >= done[0].value and done[0].user_attrs[study.DEFAULTS_ATTR]
 
     # Trial 0, recomputed by hand: LinUCB (alpha 1) fitted on the first half, DR on the rest.
-    import banditkit
-
     log = np.load(log_path)
     x, a, r, p = log["context"], log["action"], log["reward"], log["pscore"]
     model = banditkit.LinUCB([0, 1, 2], 3, seed=0)
@@ -198,7 +196,6 @@ def test_ope_objective_on_a_log(tmp_path: Path) -> None:
 
 def test_lints_off_policy_distribution_is_exact(tmp_path: Path) -> None:
     """LinTS's action distribution (exact win probabilities) matches its own draws."""
-    import banditkit
     from banditkit.tune.objective import action_distribution
 
     rng = np.random.default_rng(3)
@@ -214,17 +211,37 @@ def test_lints_off_policy_distribution_is_exact(tmp_path: Path) -> None:
 
 
 def test_every_available_space_matches_its_class() -> None:
-    """Knob names exist on the class, defaults are a point of the space (so trial 0 is valid)."""
+    """Knob names exist on the class, defaults are a point of the space (so trial 0 is valid),
+    and every point of the space (conditional knobs included) builds the class."""
     for name, space in SPACES.items():
         if space.available("auto") is not None:
             continue
         defaults = space.defaults("auto", Context())
-        fixed = optuna.trial.FixedTrial(defaults)
-        assert space.suggest(fixed, defaults, {}) == defaults, name
-        for knob in space.active(defaults):
+        trial_0 = space.applying(defaults)
+        assert space.suggest(optuna.trial.FixedTrial(trial_0), defaults) == trial_0, name
+        for knob in space.knobs:
             if knob.kind != "choice" and knob.searchable(defaults[knob.name]):
                 low, high = knob.range_with(defaults[knob.name])
                 assert low <= defaults[knob.name] <= high
+        sampler = optuna.samplers.RandomSampler(seed=0)
+        s = optuna.create_study(sampler=sampler)
+        for _ in range(20):
+            knobs = space.suggest(s.ask(), defaults)
+            space.model_class(banditkit)([0, 1, 2], 2, **knobs).predict(np.ones((1, 2)))
+
+
+def test_conditional_knobs_are_searched_only_when_they_apply() -> None:
+    from banditkit.tune.spaces import Knob, Space
+
+    space = Space("x", "X", "x", (
+        Knob("mode", "choice", choices=("a", "b")),
+        Knob("rate", "log", 0.01, 1.0, when=("mode", "b")),
+    ))  # fmt: skip
+    defaults = {"mode": "a", "rate": 0.05}
+    assert space.applying(defaults) == {"mode": "a"}
+    fixed = optuna.trial.FixedTrial({"mode": "b", "rate": 0.2})
+    assert space.suggest(fixed, defaults) == {"mode": "b", "rate": 0.2}
+    assert space.suggest(optuna.trial.FixedTrial({"mode": "a"}), defaults) == {"mode": "a"}
 
 
 def test_missing_learners_are_reported_not_imported(capsys: pytest.CaptureFixture[str]) -> None:

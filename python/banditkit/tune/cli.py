@@ -266,7 +266,9 @@ def _summary(
     if defaults is not None:
         lines.append(f"default knobs (trial {defaults.number}): {defaults.value:.6g}")
     line = f"best (trial {best.number}): {best.value:.6g}"
-    if defaults is not None and defaults.value != 0:
+    if defaults is not None and best.number == defaults.number:
+        line += " (the default knobs)"
+    elif defaults is not None and defaults.value != 0:
         gain = (defaults.value - best.value) / abs(defaults.value)
         if settings.direction == "maximize":
             gain = -gain

@@ -97,7 +97,8 @@ class Space:
         return getattr(mod, self.class_name)
 
     def defaults(self, backend: str, context: Context) -> Knobs:
-        """The knobs `banditkit simulate` plays this policy with (tune's trial 0)."""
+        """Every knob's default: what `banditkit simulate` plays this policy with. (Trial 0
+        plays `applying(defaults)`; the others' defaults set their search ranges.)"""
         probe = self.model_class(backend_module(backend))([0, 1], 1)
         missing = [k.name for k in self.knobs if not hasattr(probe, k.name)]
         if missing:
@@ -107,23 +108,25 @@ class Space:
             values[self.scale_knob] = context.noise_sd
         if self.windowed:
             values["window_size"] = context.window
-        return {k.name: values[k.name] for k in self.active(values)}
+        return values
 
-    def active(self, values: Knobs) -> list[Knob]:
-        """The knobs that apply given the values of the knobs they depend on."""
-        return [k for k in self.knobs if k.when is None or values.get(k.when[0]) == k.when[1]]
+    def applying(self, values: Knobs) -> Knobs:
+        """The knobs of `values` that apply, given the values of those they depend on."""
+        return {
+            k.name: values[k.name]
+            for k in self.knobs
+            if k.when is None or values.get(k.when[0]) == k.when[1]
+        }
 
-    def suggest(self, trial: Suggester, defaults: Knobs, fixed: Knobs) -> Knobs:
+    def suggest(self, trial: Suggester, defaults: Knobs) -> Knobs:
         """One point of the space (knobs whose default cannot be searched stay at it)."""
         values: Knobs = {}
         for knob in self.knobs:
             if knob.when is not None and values.get(knob.when[0]) != knob.when[1]:
                 continue
-            default = defaults.get(knob.name, fixed.get(knob.name))
-            if knob.name in fixed or not knob.searchable(default):
-                values[knob.name] = default
-            else:
-                values[knob.name] = knob.suggest(trial, default)
+            default = defaults[knob.name]
+            searched = knob.searchable(default)
+            values[knob.name] = knob.suggest(trial, default) if searched else default
         return values
 
     def build(self, knobs: Knobs) -> Callable[[ModuleType, Any, int, int], ContextualPolicy]:

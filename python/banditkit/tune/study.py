@@ -113,7 +113,8 @@ def load_or_create(storage: Any, name: str, settings: Settings, defaults: Knobs)
         return t.state in (state.COMPLETE, state.WAITING)
 
     if not any(t.user_attrs.get(DEFAULTS_ATTR) and settled(t) for t in study.trials):
-        study.enqueue_trial(defaults, user_attrs={DEFAULTS_ATTR: True})
+        trial_0 = SPACES[settings.policy].applying(defaults)
+        study.enqueue_trial(trial_0, user_attrs={DEFAULTS_ATTR: True})
     return study
 
 
@@ -153,7 +154,7 @@ def run_trials(
         try:
             for _ in range(size):
                 asked.append(study.ask())
-            points = [space.suggest(t, defaults, {}) for t in asked]
+            points = [space.suggest(t, defaults) for t in asked]
             outcomes = runner(points)
             for trial, knobs, (value, error) in zip(asked, points, outcomes, strict=True):
                 trial.set_user_attr(KNOBS_ATTR, knobs)
