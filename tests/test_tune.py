@@ -374,3 +374,18 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path: Path) -> No
     assert [t.state.name for t in s.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert s.trials[1].user_attrs[study.ERROR_ATTR] == "ValueError: no"
     assert study.best_and_defaults(s)[0].number == 2
+
+
+def test_an_off_policy_study_stays_on_the_log_it_started_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from banditkit.ope import SyntheticBandit, save_logged
+
+    log_path = tmp_path / "log.npz"
+    world = SyntheticBandit(3, 2, seed=1)
+    save_logged(world.sample(100, seed=2), log_path)
+    assert tune(tmp_path, "lints", "--trials", "1", "--log", str(log_path)) == 0
+    save_logged(world.sample(100, seed=3), log_path)  # same name, other events
+    capsys.readouterr()
+    assert tune(tmp_path, "lints", "--trials", "1", "--log", str(log_path)) == 2
+    assert "was made with other settings: log_digest" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import Any
@@ -192,6 +193,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         defaults = space.defaults(args.backend, settings.context())
         data = objective.load_log(settings) if settings.objective == "ope" else None
+        if data is not None:  # the study is tied to the log's content, not only its name
+            settings = dataclasses.replace(settings, log_digest=data.digest)
         url, storage = study.open_storage(args.store)
         the_study = study.load_or_create(storage, name, settings, defaults)
     except (ValueError, OSError) as exc:
@@ -205,25 +208,24 @@ def run_command(args: argparse.Namespace) -> int:
         runner = study.ray_runner(settings, data, args.ray or None)
     else:
         runner = study.local_runner(settings, data)
-    with runner as run:
-        study.run_trials(
-            the_study,
-            settings,
-            defaults,
-            args.trials,
-            args.parallel,
-            run,
-            report=(lambda done: None) if args.quiet else _report,
-        )
     try:
+        with runner as run:
+            study.run_trials(
+                the_study,
+                settings,
+                defaults,
+                args.trials,
+                args.parallel,
+                run,
+                report=(lambda done: None) if args.quiet else _report,
+            )
         best, default_trial = study.best_and_defaults(the_study)
+        knobs = best.user_attrs[study.KNOBS_ATTR]
+        experiment = _experiment(settings, name, knobs, data)
     except study.TuneError as exc:
         return _fail(str(exc), 1)
-    knobs = best.user_attrs[study.KNOBS_ATTR]
     total = study.finished(the_study)
     print(_summary(total, settings, best, default_trial, knobs, total - before))
-
-    experiment = _experiment(settings, name, knobs, data)
     comments = [
         f"banditkit tune: study {name!r}, best of {total} trials: trial "
         f"{best.number}, value {best.value:.6g} ({settings.what()})",
@@ -299,7 +301,13 @@ def _experiment(settings: Any, name: str, knobs: dict[str, Any], data: Any) -> d
         print(f"banditkit tune: note: banditkit serve has no {space.serve_policy} policy yet",
               file=sys.stderr)  # fmt: skip
     else:
-        served.parse_params(params)  # checked as serve will check it (InvalidInput if not)
+        from banditkit.serve.errors import InvalidInput
+        from banditkit.tune.study import TuneError
+
+        try:
+            served.parse_params(params)  # checked as serve will check them
+        except InvalidInput as exc:
+            raise TuneError(f"banditkit serve refuses the best knobs: {exc}") from None
     return {
         "name": experiment_name(name),
         "policy": space.serve_policy,

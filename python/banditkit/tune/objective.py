@@ -10,6 +10,7 @@ process or in a Ray task, in any order. Nothing here imports Optuna or Ray.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -46,6 +47,7 @@ class Settings:
     log: str | None = None
     name: str | None = None
     train_fraction: float = 0.5
+    log_digest: str | None = None  # sha256 of the log's arrays (set once it is loaded)
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:
@@ -57,7 +59,7 @@ class Settings:
         if self.objective == "regret":
             keep += ["env", "arms", "rounds", "batch", "repeats", "features", "window"]
         else:
-            keep += ["log", "name", "train_fraction"]
+            keep += ["log", "name", "train_fraction", "log_digest"]
         out = {k: v for k, v in dataclasses.asdict(self).items() if k in keep}
         if out.get("log"):  # kept in the database and printed: never a password
             out["log"] = without_password(out["log"])
@@ -98,6 +100,7 @@ class LogData:
     reward: np.ndarray
     pscore: np.ndarray
     q: np.ndarray
+    digest: str  # of the whole log's arrays: a study stays on the data it started on
 
 
 def load_log(settings: Settings) -> LogData:
@@ -131,8 +134,22 @@ def load_log(settings: Settings) -> LogData:
     a, r, p = log["action"], log["reward"], log["pscore"]
     q = RewardModel(k, n_folds=OPE_FOLDS, seed=settings.seed).fit_predict(x[cut:], a[cut:], r[cut:])
     arms = list(log["arms"]) if "arms" in log else list(range(k))
+    digest = hashlib.sha256()
+    for array in (x, a, r, p):
+        digest.update(np.ascontiguousarray(array).tobytes())
     return LogData(
-        k, arms, x[:cut], a[:cut], r[:cut], p[:cut], x[cut:], a[cut:], r[cut:], p[cut:], q
+        k,
+        arms,
+        x[:cut],
+        a[:cut],
+        r[:cut],
+        p[:cut],
+        x[cut:],
+        a[cut:],
+        r[cut:],
+        p[cut:],
+        q,
+        digest.hexdigest(),
     )
 
 

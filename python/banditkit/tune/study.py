@@ -192,7 +192,11 @@ def ray_runner(settings: Settings, data: LogData | None, address: str | None) ->
 
     connected_here = not ray.is_initialized()
     if connected_here:
-        ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        try:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        except Exception as exc:  # ConnectionError, ValueError, RuntimeError, by version
+            where = f"the Ray cluster at {address}" if address else "Ray"
+            raise TuneError(f"cannot connect to {where}: {exc}") from None
     try:
         remote = ray.remote(max_retries=3)(_ray_trial)
         data_ref = ray.put(data)
