@@ -266,6 +266,8 @@ def test_missing_learners_are_reported_not_imported(capsys: pytest.CaptureFixtur
         (["linucb", "--store", "/no/such/dir/bk.db"], "cannot open the store sqlite:////no/such"),
         (["linucb", "--store", "mysql://x/y"], "unsupported store URL"),
         (["linucb", "--name", "x"], "--name goes with a store URL as --log"),
+        (["linucb", "--batch", "200"], "--batch (200) cannot exceed --rounds (150)"),
+        (["linucb", "--arms", "1"], "--arms must be at least 2, got 1"),
         (["linucb", "--log", "/no/such/log.npz"], "no such file: /no/such/log.npz"),
     ],
 )
@@ -274,7 +276,7 @@ def test_bad_arguments_fail_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    assert main(["tune", *args, "--trials", "1", *SMALL]) == 2
+    assert main(["tune", "--trials", "1", *SMALL, *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("banditkit tune: error:"), err
     assert len(err.strip().splitlines()) == 1

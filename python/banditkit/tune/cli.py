@@ -142,6 +142,10 @@ def _check(args: argparse.Namespace) -> str | None:
             return f"the {args.backend} backend is not available: {exc}"
     if reason := SPACES[args.policy].available(args.backend):
         return f"cannot tune {args.policy}: {reason}"
+    if args.arms < 2:
+        return f"--arms must be at least 2, got {args.arms}"
+    if args.batch > args.rounds:
+        return f"--batch ({args.batch}) cannot exceed --rounds ({args.rounds})"
     if args.name is not None and (args.log is None or "://" not in args.log):
         return "--name goes with a store URL as --log"
     if args.plot and not args.plot.lower().endswith(".png"):
