@@ -12,6 +12,7 @@ Without Ray installed the tests that use `ray_cluster` are skipped with the reas
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -73,14 +74,15 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def _kill_group(pgid: int, grace_s: float) -> None:
-    """SIGTERM a process group, then SIGKILL what is left after `grace_s` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+def _kill_group(pgid: int, grace_s: float | None) -> None:
+    """SIGTERM a process group, then SIGKILL what is left after `grace_s` seconds (None: SIGKILL
+    at once)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL) if grace_s is not None else (signal.SIGKILL,):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + grace_s
+        deadline = time.monotonic() + (grace_s or STOP_GRACE_S)
         while time.monotonic() < deadline and _group_alive(pgid):
             time.sleep(0.1)
         if not _group_alive(pgid):
@@ -140,7 +142,13 @@ class RayCluster:
                 f"--port={self.port}",
                 "--include-dashboard=false",
                 f"--dashboard-port={_free_port()}",
-                f"--ray-client-server-port={_free_port()}",
+                # The Ray Client server (on by default at port 10001 when grpcio is installed,
+                # i.e. `ray[client]`): a free port, or none with the minimal `ray`.
+                *(
+                    [f"--ray-client-server-port={_free_port()}"]
+                    if importlib.util.find_spec("grpc")
+                    else []
+                ),
             ],
             "head",
         )
@@ -155,7 +163,7 @@ class RayCluster:
 
     def kill_worker(self) -> None:
         """SIGKILL the newest worker node (raylet and its workers), as a machine lost would."""
-        _kill_group(self._workers.pop(), 0.0)
+        _kill_group(self._workers.pop(), None)
 
     def alive_nodes(self) -> int:
         """Nodes the GCS counts alive (asked through a short-lived `ray status`-like query)."""
