@@ -33,5 +33,7 @@ def rs_bk():
     return backend_module("rust")
 
 
-# The store tests' fixtures (SQLite and PostgreSQL), kept in their own module.
+# Fixtures kept in their own modules: the distributed tests' local Ray cluster (head + one
+# worker node), the store tests' SQLite and PostgreSQL.
+from ray_cluster import ray_cluster  # noqa: E402, F401
 from store_fixtures import postgres_server, postgres_url, store, store_url  # noqa: E402, F401

@@ -14,7 +14,7 @@ import banditkit  # noqa: E402
 import banditkit.python as py_bk  # noqa: E402
 import banditkit_rs as rs_bk  # noqa: E402
 from banditkit import FormatError  # noqa: E402
-from banditkit.ensemble import BootstrapRidge, ridge  # noqa: E402
+from banditkit.ensemble import BootstrapRidge, _blocks, ridge  # noqa: E402
 
 
 def _data(n, p, seed, offset=0.0):
@@ -202,3 +202,46 @@ def test_corrupted_or_foreign_files_are_refused():
         BootstrapRidge.from_bytes(other)
     with pytest.raises(NotFittedError):
         BootstrapRidge().to_bytes()
+
+
+@pytest.mark.parametrize("members,workers", [(1, 1), (64, 2), (300, 2), (640, 1), (1000, 7)])
+def test_member_blocks_cover_the_members_on_kernel_block_boundaries(members, workers):
+    sizes = _blocks.block_sizes(members, workers)
+    assert sum(sizes) == members and min(sizes) >= 1
+    assert all(s % _blocks.KERNEL_BLOCK == 0 for s in sizes[:-1])
+
+
+@pytest.mark.parametrize("sampling", ["sklearn", "fast"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_fit_in_blocks_is_the_single_call_fit_bit_for_bit(bk, sampling, weighted):
+    import joblib
+
+    X, y = _data(20, 30, seed=6)
+    cdf = _cdf(np.random.default_rng(1).uniform(0, 1, 20)) if weighted else None
+    seeds = np.random.RandomState(8).randint(2**31 - 1, size=150).astype(np.uint32)
+    whole = bk.ridge_ensemble_fit(X, y, 0.5, True, 150, sampling, 42, seeds, 20, cdf, "float32")
+    pb = _blocks.Problem(bk.__name__, X, y, 0.5, True, sampling, 42, 20, cdf, "float32")
+    with joblib.parallel_config(backend="threading"):
+        blocks = _blocks.fit_in_blocks(pb, 150, seeds, n_jobs=2)  # blocks of 64, 64, 22
+    for got, want in zip(blocks, whole, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_bootstrap_ridge_under_a_process_backend_fits_in_blocks_with_the_same_bits(monkeypatch):
+    import joblib
+
+    X, y = _data(40, 6, seed=7)
+    real, calls = _blocks.fit_in_blocks, []
+
+    def spy(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_blocks, "fit_in_blocks", spy)
+    local = BootstrapRidge(n_estimators=200, random_state=4).fit(X, y)
+    assert not calls  # by default: one kernel call on Rayon threads
+    with joblib.parallel_config(backend="loky"):
+        pooled = BootstrapRidge(n_estimators=200, random_state=4, n_jobs=2).fit(X, y)
+    assert len(calls) == 1
+    for name in ("coef_", "intercept_", "coef_mean_", "intercept_mean_"):
+        np.testing.assert_array_equal(getattr(pooled, name), getattr(local, name), err_msg=name)

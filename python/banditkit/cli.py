@@ -1,6 +1,7 @@
 """The `banditkit` command: `banditkit bench` (speed), `banditkit simulate` (learning),
 `banditkit store` (look into a model store, move models between stores), `banditkit serve`
-(experiments over HTTP) and `banditkit loadtest` (load a running `banditkit serve`)."""
+(experiments over HTTP), `banditkit loadtest` (load a running `banditkit serve`), `banditkit
+evaluate` (off-policy evaluation) and `banditkit tune` (search a policy's knobs)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from banditkit import _argtypes
@@ -106,6 +107,10 @@ def _simulate(args: argparse.Namespace) -> int:
             return _fail("simulate", problem)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         return _fail("simulate", "--plot needs matplotlib: pip install matplotlib")
+    if args.ray is not None and importlib.util.find_spec("ray") is None:
+        from banditkit.simulate.on_ray import INSTALL_HINT
+
+        return _fail("simulate", f"--ray needs Ray: {INSTALL_HINT}")
     if args.backend != "auto":
         try:
             importlib.import_module(
@@ -149,7 +154,10 @@ def _simulate(args: argparse.Namespace) -> int:
         backend=args.backend,
         jobs=args.jobs,
     )
-    results = _run_with_progress(cfg, quiet=args.quiet)
+    try:
+        results = _run_with_progress(cfg, quiet=args.quiet, ray_address=args.ray)
+    except ConnectionError as exc:  # ray.init could not reach the cluster
+        return _fail("simulate", f"cannot connect to the Ray cluster: {exc}")
     doc = report.summarise(cfg, results, skipped)
     print(report.table(doc))
     if args.json:
@@ -168,21 +176,31 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_with_progress(cfg: Config, quiet: bool) -> list[TaskResult]:
-    """`run_all` with a progress bar on a terminal (none when piped or with --quiet)."""
+def _run_with_progress(
+    cfg: Config, quiet: bool, ray_address: str | None = None
+) -> list[TaskResult]:
+    """`run_all` (or `run_all_on_ray` when `ray_address` is not None) with a progress bar on a
+    terminal (none when piped or with --quiet)."""
     from banditkit.simulate.runner import run_all
+
+    def run(progress: Callable[[int], None] | None) -> list[TaskResult]:
+        if ray_address is None:
+            return run_all(cfg, progress)
+        from banditkit.simulate.on_ray import run_all_on_ray
+
+        return run_all_on_ray(cfg, ray_address, progress)
 
     show = not quiet and sys.stderr.isatty()
     total = cfg.rounds * cfg.repeats * len(cfg.policies)
     if not show:
-        return run_all(cfg)
+        return run(None)
     try:
         from tqdm import tqdm
     except ImportError:  # the bar is a convenience: run without it
-        return run_all(cfg)
+        return run(None)
 
     with tqdm(total=total, unit="round", unit_scale=True, desc="simulate", file=sys.stderr) as bar:
-        return run_all(cfg, bar.update)
+        return run(bar.update)
 
 
 SIMULATE_DESCRIPTION = """\
@@ -294,7 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=_argtypes.positive_int,
         default=os.cpu_count() or 1,
-        help="worker processes for the repeats (default: all cores)",
+        help="worker processes for the repeats (default: all cores; ignored with --ray)",
+    )
+    sim.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the repeats as tasks on a Ray cluster (host:port; without ADDRESS: "
+        "RAY_ADDRESS, the cluster started on this machine, or a new local one); same results "
+        "as a local run. Needs pip install 'banditkit[distributed]'",
     )
     sim.add_argument("--json", metavar="FILE", help="write the full results as JSON")
     sim.add_argument("--plot", metavar="FILE.png", help="cumulative regret curves with bands")
@@ -314,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     from banditkit.ope.cli import add_parser as add_evaluate_parser
 
     add_evaluate_parser(sub)
+    from banditkit.tune.cli import add_parser as add_tune_parser
+
+    add_tune_parser(sub, _Parser)
     return parser
 
 

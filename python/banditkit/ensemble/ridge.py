@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import _backend
+from . import _blocks
 
 MAX_INT = np.iinfo(np.int32).max
 # Member predictions held at once by the block-wise predictors (float64 values).
@@ -52,6 +53,11 @@ class BootstrapRidge(RegressorMixin, BaseEstimator):
     (n_estimators,), `coef_mean_` and `intercept_mean_` (the mean member, float64, which gives
     `predict`), `n_features_in_`, `n_draws_` (rows drawn per member), `seeds_` (sklearn
     sampling: each member's seed, as `BaggingRegressor._seeds`).
+
+    `n_jobs`: by default one kernel call fits the members on that many Rayon threads (None and
+    -1: every core). Under a joblib process or cluster backend (`joblib.parallel_config(
+    backend="loky" | "ray" | ...)`) the members are fitted in blocks, `n_jobs` of them at a time
+    (None: every worker of the backend); the result is bit for bit the same either way.
     """
 
     _parameter_constraints: dict = {
@@ -124,21 +130,41 @@ class BootstrapRidge(RegressorMixin, BaseEstimator):
             seed = int(self.random_state) % (1 << 64)
         else:
             seed = int(rng.randint(0, 1 << 63, dtype=np.int64))
-        n_threads = _threads(self.n_jobs)
-        coef, intercept, coef_mean, intercept_mean = _backend.MODULE.ridge_ensemble_fit(
-            np.ascontiguousarray(X),
-            np.ascontiguousarray(y, dtype=np.float64),
-            float(self.alpha),
-            bool(self.fit_intercept),
-            int(self.n_estimators),
-            self.sampling,
-            seed,
-            seeds,
-            n_draws,
-            cdf,
-            self.dtype,
-            n_threads,
-        )
+        X = np.ascontiguousarray(X)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        distributed, config_jobs = _blocks.distributed_backend()
+        if distributed:
+            pb = _blocks.Problem(
+                _backend.MODULE.__name__,
+                X,
+                y,
+                float(self.alpha),
+                bool(self.fit_intercept),
+                self.sampling,
+                seed,
+                n_draws,
+                cdf,
+                self.dtype,
+            )
+            # None: every worker the backend has, as None means every core for a local fit.
+            n_jobs = self.n_jobs if self.n_jobs is not None else (config_jobs or -1)
+            fitted = _blocks.fit_in_blocks(pb, int(self.n_estimators), seeds, n_jobs)
+        else:
+            fitted = _backend.MODULE.ridge_ensemble_fit(
+                X,
+                y,
+                float(self.alpha),
+                bool(self.fit_intercept),
+                int(self.n_estimators),
+                self.sampling,
+                seed,
+                seeds,
+                n_draws,
+                cdf,
+                self.dtype,
+                _threads(self.n_jobs),
+            )
+        coef, intercept, coef_mean, intercept_mean = fitted
         self.coef_ = coef
         self.intercept_ = intercept
         self.coef_mean_ = coef_mean

@@ -10,6 +10,8 @@ import numpy as np
 
 GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 MASK32 = np.uint64(0xFFFFFFFF)
+# Members per partial sum of the mean (rust/banditkit-core/src/ensemble/mod.rs BLOCK).
+MEAN_BLOCK = 64
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -159,7 +161,10 @@ def ridge_ensemble_fit(
     gram = xs @ xs.T if dual else None
     coef = np.empty((n_estimators, p), dtype=dtype)
     intercept = np.empty(n_estimators)
-    total = np.zeros(p)
+    # The mean is summed as the Rust kernel sums it: per MEAN_BLOCK members, then the partial
+    # sums in order (so that a fit in blocks of members gives the same bits: ensemble/_blocks).
+    total, itotal = np.zeros(p), 0.0
+    part, ipart = np.zeros(p), 0.0
     for m in range(n_estimators):
         w = member_counts(m, n, sampling, seed, seeds, n_draws, cdf)
         if dual:
@@ -168,5 +173,10 @@ def ridge_ensemble_fit(
             b, ybar, xc = _primal(xs, ys, w, alpha, fit_intercept)
         intercept[m] = ybar + y_shift - xc - float(x_shift @ b) if fit_intercept else 0.0
         coef[m] = b
-        total += b
-    return coef, intercept, total / n_estimators, float(intercept.mean())
+        part += b
+        ipart += float(intercept[m])
+        if (m + 1) % MEAN_BLOCK == 0 or m + 1 == n_estimators:
+            total += part
+            itotal += ipart
+            part, ipart = np.zeros(p), 0.0
+    return coef, intercept, total / n_estimators, itotal / n_estimators

@@ -16,11 +16,12 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
-from banditkit.simulate.envs import make_env
-from banditkit.simulate.policies import POLICIES, backend_module
+from banditkit.simulate.envs import Environment, make_env
+from banditkit.simulate.policies import POLICIES, Policy, backend_module
 
 MAX_CHECKPOINTS = 200
 # Below this many rounds in total, run in this process: starting workers takes about a second.
@@ -84,9 +85,16 @@ def current_rss_bytes() -> int:
 
 
 def run_task(
-    cfg: Config, policy: str, repeat: int, progress: Callable[[int], None] | None = None
+    cfg: Config,
+    policy: str,
+    repeat: int,
+    progress: Callable[[int], None] | None = None,
+    build: Callable[[ModuleType, Environment, int, int], Policy] | None = None,
 ) -> TaskResult:
-    """Play `policy` for `cfg.rounds` rounds on repeat `repeat`'s world."""
+    """Play `policy` for `cfg.rounds` rounds on repeat `repeat`'s world.
+
+    `build` replaces the policy's own builder (same arguments as `PolicySpec.build`): how
+    `banditkit tune` plays a policy with other knobs on the same worlds and seeds."""
     env = make_env(
         cfg.env,
         cfg.arms,
@@ -94,8 +102,7 @@ def run_task(
         np.random.default_rng(env_seed(cfg.seed, repeat)),
         cfg.features,
     )
-    spec = POLICIES[policy]
-    agent = spec.build(
+    agent = (build or POLICIES[policy].build)(
         backend_module(cfg.backend), env, policy_seed(cfg.seed, repeat, policy), cfg.window
     )
     marks = checkpoints(cfg.rounds)
