@@ -6,8 +6,8 @@ from typing import Any
 from banditkit._errors import FormatError as FormatError
 from banditkit.ensemble import BootstrapRidge as BootstrapRidge
 from banditkit.ensemble import BootstrapTS as BootstrapTS
-from banditkit_rs import DoublyRobust as DoublyRobust
 from banditkit_rs import ContextTree as ContextTree
+from banditkit_rs import DoublyRobust as DoublyRobust
 from banditkit_rs import LinearBandit as LinearBandit
 from banditkit_rs import LinTS as LinTS
 from banditkit_rs import LinUCB as LinUCB
