@@ -293,7 +293,8 @@ def test_serve_adapter_draws_with_exact_propensities():
     X = rng.uniform(-1, 1, (900, 3))
     picked = [arms[i] for i in rng.integers(0, 3, 900)]
     best = np.where(X[:, 0] > 0, "a", "c")
-    policy.apply(model, picked, X, (np.array(picked) == best).astype(float))
+    rewards = (np.array(picked) == best).astype(float)
+    policy.apply(model, picked, X, rewards, [None] * len(picked))
     assert model.get_stats()["n_nodes"] > 1
     n = 20_000
     for x in (np.array([0.5, 0.1, -0.3]), np.array([-0.5, 0.1, -0.3])):

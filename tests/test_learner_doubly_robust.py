@@ -375,8 +375,8 @@ def _served_model(arms: list[str], **params):
 
     policy = POLICIES["doubly-robust"]
     model = policy.create(arms, policy.parse_params({"n_features": 3, **params}))
-    X, idx, rewards, _ = _logged(90, seed=2)
-    policy.apply(model, [arms[i] for i in idx], X, rewards)
+    X, idx, rewards, pscore = _logged(90, seed=2)
+    policy.apply(model, [arms[i] for i in idx], X, rewards, list(pscore))
     return policy, model
 
 
@@ -450,6 +450,15 @@ def test_serve_engine_recommends_logs_and_learns(tmp_path) -> None:
         eng.catch_up("dr")
         model = eng._experiment("dr").model
         assert model.get_stats()["total_updates"] == 21
+        # Each reward went in with the propensity its decision was logged with (the one sent
+        # by arm alone with the learner's own): the same as replaying them by hand.
+        replay = banditkit.DoublyRobust(["a", "b", "c"], 3, exploration="epsilon", epsilon=0.2)
+        for req, res in zip(reqs, results, strict=True):
+            reward = 1.0 if res["arm"] == "c" else 0.0
+            replay.update(res["arm"], req["context"], reward, res["propensity"])
+        replay.update("a", [1.0, 0.0, 0.0], 0.5)
+        X = np.random.default_rng(0).normal(size=(6, 3))
+        np.testing.assert_array_equal(model.policy_values(X), replay.policy_values(X))
         desc = eng.describe("dr")
         assert desc["policy"] == "doubly-robust"
         assert desc["params"]["max_weight"] is None and desc["params"]["epsilon"] == 0.2

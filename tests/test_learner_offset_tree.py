@@ -352,7 +352,8 @@ def test_serve_draws_match_its_propensities_and_select() -> None:
     assert policy.params_of(model)["max_weight"] is None
     rng = np.random.default_rng(5)
     X = rng.normal(size=(80, 2))
-    policy.apply(model, [arms[i] for i in rng.integers(0, 5, 80)], X, (X[:, 0] > 0) * 1.0)
+    played = [arms[i] for i in rng.integers(0, 5, 80)]
+    policy.apply(model, played, X, (X[:, 0] > 0) * 1.0, [None] * 80)
     x = np.array([0.7, -0.4])
     n = 20_000
     for cand in (None, (1, 3, 4)):

@@ -27,7 +27,7 @@ def _thompson_state(name: str, arms: list[str]):
     for _ in range(4):  # a few groups of rewards: a posterior with distinct arms
         picked = [arms[i] for i in rng.integers(0, len(arms), 12)]
         rewards = (rng.random(12) < np.linspace(0.2, 0.7, 12)).astype(float)
-        policy.apply(model, picked, None, rewards)
+        policy.apply(model, picked, None, rewards, [None] * 12)
     return policy, model
 
 
@@ -71,7 +71,8 @@ def test_lints_propensities_match_draw_and_select() -> None:
     rng = np.random.default_rng(5)
     X = rng.normal(size=(60, 3))
     picked = [arms[i] for i in rng.integers(0, 3, 60)]
-    policy.apply(model, picked, X, X @ np.array([0.3, -0.2, 0.1]) + rng.normal(0, 0.5, 60))
+    rewards = X @ np.array([0.3, -0.2, 0.1]) + rng.normal(0, 0.5, 60)
+    policy.apply(model, picked, X, rewards, [None] * 60)
     x = np.array([0.4, 0.1, -0.3])
     for cand in (None, (0, 2)):
         chosen, props = policy.decide(model, arms, np.tile(x, (N, 1)), [cand] * N, rng, {})
@@ -97,7 +98,7 @@ def test_linucb_ties_are_uniform_with_propensity_one_over_ties() -> None:
     assert np.all(props == 0.5) and set(chosen.tolist()) == {1, 3}
     assert_frequencies(chosen, np.array([0, 0.5, 0, 0.5]), 4)
     # A clear winner: propensity 1, and it is the arm `select` picks.
-    policy.apply(model, ["c"] * 5, np.tile([1.0, 0.5], (5, 1)), np.full(5, 3.0))
+    policy.apply(model, ["c"] * 5, np.tile([1.0, 0.5], (5, 1)), np.full(5, 3.0), [None] * 5)
     chosen, props = policy.decide(model, arms, X[:10], [None] * 10, rng, {})
     assert set(chosen.tolist()) == {2} and np.all(props == 1.0)
     assert model.select([1.0, 0.5]) == "c"

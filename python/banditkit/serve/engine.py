@@ -290,7 +290,7 @@ class Engine:
             exp.arm_json, chosen_list, prop_list, version, contexts, texts
         )
         self._append(name, [EventRow(batch_id, "decisions", time.time(), payload)])
-        exp.remember(batch_id, chosen_list, contexts if contexts is not None else texts)
+        exp.remember(batch_id, chosen_list, contexts if contexts is not None else texts, prop_list)
         event_ids = [f"{batch_id}/{i}" for i in range(len(chosen_list))]
         arms = exp.arms
         return [

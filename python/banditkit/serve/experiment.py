@@ -38,6 +38,10 @@ def make_rng(seed: int | None, name: str) -> np.random.Generator:
     return np.random.default_rng([seed & (2**64 - 1), digest])
 
 
+# A reward waiting to be applied: (arm index, reward, context, time, logged propensity).
+Pending = tuple[int, float, Any, float, float | None]
+
+
 class Experiment:
     def __init__(
         self,
@@ -102,28 +106,30 @@ class Experiment:
             "timeline": [[t, *v] for t, v in sorted(self.timeline.items()) if t >= cutoff],
         }
 
-    def remember(self, batch_id: str, arms: list[int], contexts: Any) -> None:
+    def remember(
+        self, batch_id: str, arms: list[int], contexts: Any, propensities: list[float]
+    ) -> None:
         """Keep a recent batch of decisions so that their rewards need no store lookup."""
         with self.recent_lock:
-            self.recent[batch_id] = (arms, contexts)
+            self.recent[batch_id] = (arms, contexts, propensities)
             self.recent_size += len(arms)
             while self.recent_size > RECENT_DECISIONS and len(self.recent) > 1:
                 self.recent_size -= len(self.recent.popitem(last=False)[1][0])
 
-    def recall(self, event_id: str) -> tuple[int, str] | None:
-        """(arm index, context fragment) of decision "batch/i", if remembered."""
+    def recall(self, event_id: str) -> tuple[int, str, float] | None:
+        """(arm index, context fragment, propensity) of decision "batch/i", if remembered."""
         batch_id, _, i = event_id.rpartition("/")
         with self.recent_lock:
             hit = self.recent.get(batch_id)
         if hit is None or not i.isdigit() or int(i) >= len(hit[0]):
             return None
-        arms, contexts = hit
+        arms, contexts, props = hit
         k = int(i)
         if contexts is None:
-            return arms[k], ""
+            return arms[k], "", props[k]
         if isinstance(contexts, np.ndarray):
-            return arms[k], payloads.row_fragment(contexts[k])
-        return arms[k], payloads.text_fragment(contexts[k])
+            return arms[k], payloads.row_fragment(contexts[k]), props[k]
+        return arms[k], payloads.text_fragment(contexts[k]), props[k]
 
     # --- applying the log (the caller holds apply_lock) ---
 
@@ -133,7 +139,7 @@ class Experiment:
         # Decode the rewards before taking the model lock: decisions need not wait for it.
         parsed = [None if row.kind != "reward" else self._parse(row) for row in rows]
         applied = 0
-        group: list[tuple[int, float, Any, float]] = []
+        group: list[Pending] = []
         batch: object = None
         with self.lock:
             for row, item in zip(rows, parsed, strict=True):
@@ -146,11 +152,11 @@ class Experiment:
                 if item is None:  # an event this experiment cannot use (logged in _parse)
                     self.skipped += 1
                     continue
-                arm, reward, context, this_batch = item
+                arm, reward, context, this_batch, propensity = item
                 if group and (this_batch is None or this_batch != batch):
                     applied += self._flush(group)
                     group = []
-                group.append((arm, reward, context, row.time))
+                group.append((arm, reward, context, row.time, propensity))
                 batch = this_batch
             applied += self._flush(group)
             if rows:
@@ -158,7 +164,7 @@ class Experiment:
                 self.cache.clear()
         return applied
 
-    def _parse(self, row: LogRow) -> tuple[int, float, Any, object] | None:
+    def _parse(self, row: LogRow) -> tuple[int, float, Any, object, float | None] | None:
         try:
             data = json.loads(row.payload or "{}")
             arm = self.arm_index[data["arm"]]
@@ -170,9 +176,9 @@ class Experiment:
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("%s: skipping event seq %d: %r", self.name, row.seq, exc)
             return None
-        return arm, reward, context, batch
+        return arm, reward, context, batch, payloads.propensity_of(data)
 
-    def _flush(self, group: list[tuple[int, float, Any, float]]) -> int:
+    def _flush(self, group: list[Pending]) -> int:
         """Apply one group; if the model refuses it, apply its rewards one by one and skip
         the ones it refuses (the same on every server: the log decides)."""
         if not group:
@@ -187,14 +193,15 @@ class Experiment:
                 return 0
             return sum(self._flush([g]) for g in group)
 
-    def _apply(self, group: list[tuple[int, float, Any, float]]) -> None:
+    def _apply(self, group: list[Pending]) -> None:
         idx = [g[0] for g in group]
         rewards = np.array([g[1] for g in group], dtype=float)
         contexts = (
             np.array([g[2] for g in group], dtype=float) if self.n_features is not None else None
         )
-        self.policy.apply(self.model, [self.arms[i] for i in idx], contexts, rewards)
-        for i, r, _, t in group:
+        props = [g[4] for g in group]
+        self.policy.apply(self.model, [self.arms[i] for i in idx], contexts, rewards, props)
+        for i, r, _, t, _ in group:
             self.counts[i] += 1
             self.reward_sums[i] += r
             self._tick(int(t), 1, 1, r)

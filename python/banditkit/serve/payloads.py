@@ -42,10 +42,19 @@ def decisions_payload(
 
 
 def reward_payload(
-    arm_json: str, fragment: str, event_id: str | None, batch: str, reward: float
+    arm_json: str,
+    fragment: str,
+    event_id: str | None,
+    batch: str,
+    reward: float,
+    propensity: float | None = None,
 ) -> str:
+    """A reward event; `propensity` is the probability its decision was logged with (learners
+    weigh the reward by it when it is applied)."""
     did = "" if event_id is None else f',"decision_id":{json.dumps(event_id)}'
-    return f'{{"arm":{arm_json}{fragment}{did},"meta":{{"batch":"{batch}"}},"reward":{reward!r}}}'
+    prop = "" if propensity is None else f',"propensity":{propensity!r}'
+    meta = f',"meta":{{"batch":"{batch}"}}'
+    return f'{{"arm":{arm_json}{fragment}{did}{meta}{prop},"reward":{reward!r}}}'
 
 
 def row_fragment(row: np.ndarray) -> str:
@@ -56,15 +65,20 @@ def text_fragment(text: str | None) -> str:
     return "" if text is None else f',"context":{text}'
 
 
-def decision_in(events: dict[str, Event], eid: str) -> tuple[Hashable, str] | None:
-    """(arm, context fragment) of decision `eid`: a `decision` event, or entry i of the
-    `decisions` event "batch" for "batch/i"."""
+def _probability(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and 0.0 < value <= 1.0 else None
+
+
+def decision_in(events: dict[str, Event], eid: str) -> tuple[Hashable, str, float | None] | None:
+    """(arm, context fragment, propensity or None) of decision `eid`: a `decision` event, or
+    entry i of the `decisions` event "batch" for "batch/i"."""
     event = events.get(eid)
     if event is not None:
         if event.kind != "decision":
             return None
         ctx = event.data.get("context")
-        return event.data.get("arm"), text_fragment(_text(ctx))
+        p = _probability(event.data.get("propensity"))
+        return event.data.get("arm"), text_fragment(_text(ctx)), p
     batch_id, _, i = eid.rpartition("/")
     event = events.get(batch_id)
     if event is None or event.kind != "decisions" or not i.isdigit():
@@ -73,10 +87,17 @@ def decision_in(events: dict[str, Event], eid: str) -> tuple[Hashable, str] | No
     arms = data["arms"]
     if k >= len(arms):
         return None
+    props = data.get("propensities")
+    p = _probability(props[k]) if isinstance(props, list) and k < len(props) else None
     if data.get("contexts_f8") is not None:
-        return arms[k], row_fragment(decode_matrix(data["contexts_f8"], len(arms))[k])
+        return arms[k], row_fragment(decode_matrix(data["contexts_f8"], len(arms))[k]), p
     contexts = data.get("contexts")
-    return arms[k], text_fragment(None if contexts is None else _text(contexts[k]))
+    return arms[k], text_fragment(None if contexts is None else _text(contexts[k])), p
+
+
+def propensity_of(data: dict[str, Any]) -> float | None:
+    """A logged reward's propensity (None when it was not logged with one)."""
+    return _probability(data.get("propensity"))
 
 
 def context_of(data: dict[str, Any]) -> Any:

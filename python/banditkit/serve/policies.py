@@ -161,9 +161,15 @@ class Policy:
         raise NotImplementedError
 
     def apply(
-        self, model: Any, arms: list[Hashable], contexts: np.ndarray | None, rewards: np.ndarray
+        self,
+        model: Any,
+        arms: list[Hashable],
+        contexts: np.ndarray | None,
+        rewards: np.ndarray,
+        propensities: Sequence[float | None],
     ) -> None:
-        """Absorb one group of rewards (`arms[i]` got `rewards[i]` in context `contexts[i]`)."""
+        """Absorb one group of rewards (`arms[i]` got `rewards[i]` in context `contexts[i]`,
+        decided with probability `propensities[i]`, None when the reward named no decision)."""
         raise NotImplementedError
 
     def win_probabilities(self, model: Any, arms: list[Hashable], cache: Cache) -> list | None:
@@ -232,7 +238,7 @@ class TSParPolicy(_Thompson):
         where = [pos[arms[i]] for i in cand]
         return banditkit.prob_best_beta(model.alpha[where], model.beta[where])
 
-    def apply(self, model, arms, contexts, rewards):
+    def apply(self, model, arms, contexts, rewards, propensities):
         model.update({a: [len(r), sum(r)] for a, r in self._by_arm(arms, rewards).items()})
 
 
@@ -252,7 +258,7 @@ class LinearPolicy(_Thompson):
         probs = model.win_prop(action_list=names, method="exact")
         return [probs[a] for a in names]
 
-    def apply(self, model, arms, contexts, rewards):
+    def apply(self, model, arms, contexts, rewards, propensities):
         model.update(self._by_arm(arms, rewards))
 
 
@@ -271,14 +277,14 @@ class LogisticPolicy(_Thompson):
         probs = model.win_prop(action_list=names, method="exact", seed=0)
         return [probs[a] for a in names]
 
-    def apply(self, model, arms, contexts, rewards):
+    def apply(self, model, arms, contexts, rewards, propensities):
         model.update({a: [len(r), sum(r)] for a, r in self._by_arm(arms, rewards).items()})
 
 
 class _Contextual(Policy):
     contextual = True
 
-    def apply(self, model, arms, contexts, rewards):
+    def apply(self, model, arms, contexts, rewards, propensities):
         model.partial_fit(contexts, arms, rewards)
 
     @staticmethod
@@ -366,71 +372,20 @@ class LinTSPolicy(_Contextual):
         return chosen, props
 
 
-class DoublyRobustPolicy(_Contextual):
-    """The learner's own exact propensities, drawn from; rewards go in with propensity None
-    (the learner's own propensity of the arm under its current state)."""
-
-    name = "doubly-robust"
-    params_model = DoublyRobustParams
-    model_class = "DoublyRobust"
+class _Learner(_Contextual):
+    """A learner that reports its own exact propensities (docs/learners.md): the arm is drawn
+    from them, so the logged propensity is exact by construction."""
 
     def create(self, arms, params):
-        kw = dict(params)
-        if kw["max_weight"] is None:
-            kw["max_weight"] = math.inf
-        return banditkit.DoublyRobust(arms, **kw)
+        cap = params.get("max_weight", 1.0)
+        kw = {**params, "max_weight": math.inf} if cap is None else params
+        return getattr(banditkit, self.model_class)(arms, **kw)
 
     def params_of(self, model: Any) -> dict[str, Any]:
         out = super().params_of(model)
-        if math.isinf(out["max_weight"]):
-            out["max_weight"] = None
+        if "max_weight" in out and math.isinf(out["max_weight"]):
+            out["max_weight"] = None  # JSON has no infinity
         return out
-
-    def decide(self, model, arms, contexts, candidates, rng, cache):
-        n = len(contexts)
-        cols = self._columns(model, arms, cache)
-        probs = np.empty((n, len(arms)))
-        for cand, rows in _groups(candidates).items():
-            names = None if cand is None else [arms[i] for i in cand]
-            probs[rows] = np.asarray(model.propensities(contexts[rows], names))[:, cols]
-        u = rng.random(n)
-        chosen = np.empty(n, dtype=np.int64)
-        for i in range(n):
-            k = int(_cdf(probs[i]).searchsorted(u[i], side="right"))
-            # Rounding could land past the last arm with mass: take that arm.
-            chosen[i] = k if probs[i, k] > 0 else int(np.flatnonzero(probs[i])[-1])
-        return chosen, probs[np.arange(n), chosen]
-
-
-class OffsetTreePolicy(_Contextual):
-    """Draws from the model's exact propensities (epsilon-greedy over the tournament)."""
-
-    name = "offset-tree"
-    params_model = OffsetTreeParams
-    model_class = "OffsetTree"
-
-    def create(self, arms, params):
-        cap = params["max_weight"]
-        return banditkit.OffsetTree(
-            arms, **{**params, "max_weight": math.inf if cap is None else cap}
-        )
-
-    def params_of(self, model):
-        params = super().params_of(model)
-        if math.isinf(params["max_weight"]):
-            params["max_weight"] = None
-        return params
-
-
-class ContextTreePolicy(_Contextual):
-    """Thompson sampling at the context's leaf, drawn from the exact win probabilities."""
-
-    name = "context-tree"
-    params_model = ContextTreeParams
-    model_class = "ContextTree"
-
-    def create(self, arms, params):
-        return banditkit.ContextTree(arms, **params)
 
     def decide(self, model, arms, contexts, candidates, rng, cache):
         cols = self._columns(model, arms, cache)
@@ -439,27 +394,46 @@ class ContextTreePolicy(_Contextual):
         props = np.empty(n, dtype=float)
         u = rng.random(n)
         for cand, where in _groups(candidates).items():
-            avail = None if cand is None else [arms[i] for i in cand]
-            p = np.asarray(model.propensities(contexts[where], available_arms=avail))[:, cols]
+            names = None if cand is None else [arms[i] for i in cand]
+            p = np.asarray(model.propensities(contexts[where], names))[:, cols]
             cdf = np.cumsum(p, axis=1)
-            k = (cdf <= (u[where] * cdf[:, -1])[:, None]).sum(axis=1)
+            k = (cdf <= (u[where] * cdf[:, -1])[:, None]).sum(axis=1)  # the first cdf > u
             # Rounding can leave u past the last sum: take the last arm that can be played.
             last = p.shape[1] - 1 - np.argmax(p[:, ::-1] > 0.0, axis=1)
             k = np.minimum(k, last)
-            names = None if cand is None else [arms[i] for i in cand]
-            # One row per leaf is computed by the model (it caches per leaf).
-            p = np.asarray(model.propensities(contexts[where], names))[:, cols]
-            cdf = np.cumsum(p, axis=1)
-            k = (cdf <= (u[where] * cdf[:, -1])[:, None]).sum(axis=1)  # first cdf > u
-            k = np.minimum(k, len(arms) - 1)
-            while True:  # u * total rounded up to the total: the last arm of probability > 0
-                zero = p[np.arange(len(where)), k] == 0.0
-                if not zero.any():
-                    break
-                k[zero] -= 1
             chosen[where] = k
             props[where] = p[np.arange(len(where)), k]
         return chosen, props
+
+    def apply(self, model, arms, contexts, rewards, propensities):
+        # A reward for a logged decision is weighed by the probability it was decided with
+        # (the learner's state has moved on since); one sent by arm alone uses the learner's
+        # own current propensity (None).
+        if all(p is not None for p in propensities):
+            model.partial_fit(contexts, arms, rewards, np.asarray(propensities, dtype=float))
+        elif all(p is None for p in propensities):
+            model.partial_fit(contexts, arms, rewards)
+        else:
+            for arm, x, r, p in zip(arms, contexts, rewards, propensities, strict=True):
+                model.update(arm, x, float(r), p)
+
+
+class DoublyRobustPolicy(_Learner):
+    name = "doubly-robust"
+    params_model = DoublyRobustParams
+    model_class = "DoublyRobust"
+
+
+class OffsetTreePolicy(_Learner):
+    name = "offset-tree"
+    params_model = OffsetTreeParams
+    model_class = "OffsetTree"
+
+
+class ContextTreePolicy(_Learner):
+    name = "context-tree"
+    params_model = ContextTreeParams
+    model_class = "ContextTree"
 
 
 POLICIES: dict[str, Policy] = {

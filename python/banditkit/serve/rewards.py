@@ -16,10 +16,13 @@ from banditkit.serve.errors import InvalidInput
 from banditkit.serve.experiment import Experiment
 from banditkit.store import Event, EventRow
 
+# A decision a reward refers to: (arm index, context fragment, propensity or None).
+Decision = tuple[int, str, float | None]
 
-def recalled(exp: Experiment, rewards: list[Any]) -> tuple[dict[str, tuple[int, str]], list[str]]:
+
+def recalled(exp: Experiment, rewards: list[Any]) -> tuple[dict[str, Decision], list[str]]:
     """The decisions found in the experiment's recent cache, and the ids still missing."""
-    found: dict[str, tuple[int, str]] = {}
+    found: dict[str, Decision] = {}
     missing: list[str] = []
     for item in rewards:
         eid = item.get("event_id") if isinstance(item, dict) else None
@@ -36,20 +39,20 @@ def resolve(
     exp: Experiment,
     events: dict[str, Event],
     missing: list[str],
-    found: dict[str, tuple[int, str]],
+    found: dict[str, Decision],
 ) -> None:
     """Add to `found` the missing decisions that the store's `events` hold."""
     for eid in missing:
         one = payloads.decision_in(events, eid)
         k = None if one is None else exp.arm_index.get(one[0])
         if k is not None:
-            found[eid] = (k, one[1])
+            found[eid] = (k, one[1], one[2])
 
 
 def reward_rows(
     exp: Experiment,
     rewards: list[Any],
-    found: dict[str, tuple[int, str]],
+    found: dict[str, Decision],
     new_id: Callable[[], str],
 ) -> list[EventRow]:
     """The rewards as events; InvalidInput naming the field of the first bad one.
@@ -71,11 +74,12 @@ def reward_rows(
         client_id = checks.optional_str(item.get("id"), f"{field}.id")
         arm = item.get("arm")
         fragment = ""  # the context, as JSON to splice into the payload
+        propensity = None  # the decision's, when the reward names one
         if event_id is not None:
             decision = found.get(event_id)
             if decision is None:
                 raise InvalidInput(f"unknown event_id {event_id!r}", f"{field}.event_id")
-            k, fragment = decision
+            k, fragment, propensity = decision
             if arm is not None and (not checks.is_arm(arm) or exp.arm_index.get(arm) != k):
                 raise InvalidInput(
                     f"arm {arm!r} is not the arm of decision {event_id!r} "
@@ -104,6 +108,8 @@ def reward_rows(
             store_id = "reward:" + event_id
         else:
             store_id = client_id or new_id()
-        payload = payloads.reward_payload(exp.arm_json[k], fragment, event_id, batch, value)
+        payload = payloads.reward_payload(
+            exp.arm_json[k], fragment, event_id, batch, value, propensity
+        )
         events.append(EventRow(store_id, "reward", now, payload))
     return events
