@@ -145,9 +145,12 @@ def test_postgresql_holds_the_study_and_the_store(tmp_path: Path, postgres_url: 
         assert store.names() == []
 
 
-def test_the_serve_config_starts_the_tuned_experiment(tmp_path: Path) -> None:
+def test_the_serve_config_starts_the_tuned_experiment(tmp_path: Path, capsys) -> None:
+    """`banditkit serve --config` creates the config's experiment in the store before it
+    serves (once: a second start serves the stored one), with the tuned knobs."""
+    from banditkit.serve.cli import create_experiments
     from banditkit.serve.engine import Engine
-    from banditkit.serve.settings import load_settings
+    from banditkit.serve.settings import load_settings, read_experiments
 
     assert tune(tmp_path, "linucb", "--trials", "3") == 0
     path = tmp_path / "tuned.toml"
@@ -157,10 +160,15 @@ def test_the_serve_config_starts_the_tuned_experiment(tmp_path: Path) -> None:
     best = load(tmp_path, "linucb-regret").best_trial.user_attrs[study.KNOBS_ATTR]
     assert body["policy"] == "linucb" and body["arms"] == [0, 1, 2]
 
+    assert read_experiments(path) == [body]
+    assert create_experiments(settings, read_experiments(path)) is None
+    assert create_experiments(settings, read_experiments(path)) is None
+    err = capsys.readouterr().err
+    assert "created experiment 'linucb-regret'" in err and "exists: serving it as stored" in err
     engine = Engine(settings.store, poll_interval=3600.0, snapshot_every_seconds=3600.0, seed=1)
     engine.start()
     try:
-        created = engine.create(**body)
+        created = engine.describe(body["name"])
         assert created["params"] == {**created["params"], "n_features": 3, **best}
         [decision] = engine.recommend(body["name"], [{"id": "u", "context": [1.0, 0.2, -0.3]}])
         assert decision["arm"] in (0, 1, 2) and 0 < decision["propensity"] <= 1

@@ -13,7 +13,14 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from banditkit.serve.settings import FIELDS, ServeSettings, SettingsError, env_name, load_settings
+from banditkit.serve.settings import (
+    FIELDS,
+    ServeSettings,
+    SettingsError,
+    env_name,
+    load_settings,
+    read_experiments,
+)
 
 DESCRIPTION = """\
 Serve bandit experiments over HTTP: batch recommendations with exact propensities, reward
@@ -83,13 +90,38 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, os.environ, {f: getattr(args, f) for f in FIELDS})
         settings.check_exposure()
+        experiments = read_experiments(args.config) if args.config else []
     except SettingsError as exc:
         return _fail(str(exc))
     if problem := check_store(settings.store):
         return _fail(problem)
+    if experiments and (problem := create_experiments(settings, experiments)):
+        return _fail(problem)
     print(banner(settings), file=sys.stderr, flush=True)
     run(settings)
     return 0
+
+
+def create_experiments(settings: ServeSettings, experiments: list[dict[str, Any]]) -> str | None:
+    """Create the config's experiments in the store before serving (an experiment that exists
+    is kept as it is: its learned state is what gets served). A problem as one line, or None."""
+    from banditkit.serve.engine import Engine
+    from banditkit.serve.errors import ExperimentExists, ServeError
+
+    engine = Engine(settings.store, poll_interval=3600.0, seed=settings.seed)
+    engine.start()
+    try:
+        for body in experiments:
+            try:
+                engine.create(body["name"], body["policy"], body["arms"], body.get("params", {}))
+                print(f"created experiment {body['name']!r}", file=sys.stderr)
+            except ExperimentExists:
+                print(f"experiment {body['name']!r} exists: serving it as stored", file=sys.stderr)
+            except ServeError as exc:
+                return f"experiment {body.get('name')!r} in the config: {exc}"
+    finally:
+        engine.close()
+    return None
 
 
 def banner(settings: ServeSettings) -> str:

@@ -118,10 +118,31 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise SettingsError(f"cannot read the config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"the config file {path} is not valid TOML: {exc}") from None
-    table = doc.get("serve", doc)
+    experiments = ("experiment", "experiments")  # read by read_experiments
+    table = doc.get("serve", {k: v for k, v in doc.items() if k not in experiments})
     if not isinstance(table, dict):
         raise SettingsError(f"[serve] in {path} must be a table")
     return table
+
+
+def read_experiments(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The experiments a config file declares: an `[experiment]` table (what `banditkit tune`
+    writes) and/or `[[experiments]]` tables, each the body of `POST /v1/experiments`."""
+    try:
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+    except OSError as exc:
+        raise SettingsError(f"cannot read the config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"the config file {path} is not valid TOML: {exc}") from None
+    one, many = doc.get("experiment"), doc.get("experiments", [])
+    found = ([] if one is None else [one]) + (many if isinstance(many, list) else [many])
+    for i, body in enumerate(found):
+        if not isinstance(body, dict) or not {"name", "policy", "arms"} <= body.keys():
+            raise SettingsError(
+                f"experiment {i} in {path} must be a table with name, policy, arms (and params)"
+            )
+    return found
 
 
 def read_env(environ: Mapping[str, str]) -> dict[str, str]:

@@ -233,8 +233,8 @@ def run_command(args: argparse.Namespace) -> int:
     comments = [
         f"banditkit tune: study {name!r}, best of {total} trials: trial "
         f"{best.number}, value {best.value:.6g} ({settings.what()})",
-        f"banditkit serve --config {os.path.basename(config_path)}; then POST the [experiment] "
-        "table to /v1/experiments (docs/tune.md)",
+        f"banditkit serve --config {os.path.basename(config_path)} creates the [experiment] "
+        "below in the store (if it is not there yet) and serves it (docs/tune.md)",
     ]
     with open(config_path, "w") as f:
         f.write(serveconfig.render(url, experiment, comments))

@@ -9,8 +9,8 @@
     arms = [0, 1, 2, 3, 4]
     params = { n_features = 5, alpha = 0.31, l2_lambda = 2.4, window_size = 0, gamma = 1.0 }
 
-`banditkit serve` reads only the `[serve]` table of a file that has one, so the experiment
-rides along; `experiment_body(path)` returns it for the POST.
+`banditkit serve --config FILE` reads the `[serve]` table as its settings and creates the
+`[experiment]` in the store unless it exists; `experiment_body(path)` returns that table.
 """
 
 from __future__ import annotations
