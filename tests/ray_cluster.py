@@ -170,7 +170,7 @@ class RayCluster:
         code = (
             "import ray, sys\n"
             "ray.init(address=sys.argv[1], logging_level='ERROR', log_to_driver=False)\n"
-            "print(sum(n['Alive'] for n in ray.nodes()))\n"
+            "print('alive-nodes', sum(n['Alive'] for n in ray.nodes()))\n"
         )
         out = subprocess.run(
             [sys.executable, "-c", code, self.address],
@@ -180,7 +180,9 @@ class RayCluster:
             timeout=START_TIMEOUT_S,
             cwd=self.temp_dir,
         )
-        return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else -1
+        # Ray may print its own notices (a node marked dead, ...) on stdout too: find our line.
+        counts = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("alive-")]
+        return int(counts[-1]) if out.returncode == 0 and counts else -1
 
     def wait_for_nodes(self, count: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
