@@ -211,7 +211,9 @@ def test_progress_bar_on_a_terminal_unless_quiet():
 
 BAD = [
     (["--policies", "ts,nope"], "unknown policy nope"),
-    (["--env", "moon"], "invalid choice: 'moon'"),
+    (["--env", "moon"], "unknown environment moon; choose from bernoulli"),
+    (["--env", "bernoulli,moon"], "unknown environment moon"),
+    (["--env", "linear,linear"], "an environment is listed twice in 'linear,linear'"),
     (["--rounds", "0"], "expected a positive integer, got '0'"),
     (["--rounds", "abc"], "expected a positive integer, got 'abc'"),
     (["--repeats", "-3"], "expected a positive integer"),

@@ -75,6 +75,23 @@ def test_simulate_on_ray_gives_the_local_report_and_plot(
     capsys.readouterr()
 
 
+def test_a_sweep_over_environments_on_ray_equals_local(
+    ray_cluster: RayCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Environments x policies x repeats in flight together: each environment's report equals
+    the local sweep's."""
+    sweep = ["--env", "bernoulli,gaussian", "--policies", "linear,random", "--rounds", "1500"]
+    local, remote = tmp_path / "local.json", tmp_path / "ray.json"
+    for out, extra in ((local, ["--jobs", "1"]), (remote, ["--ray", ray_cluster.address])):
+        args = [*sweep, "--repeats", "2", "--json", str(out), "--quiet", *extra]
+        assert main(["simulate", *args]) == 0
+    docs = [json.loads(p.read_text())["environments"] for p in (local, remote)]
+    assert [d["environment"]["name"] for d in docs[1]] == ["bernoulli", "gaussian"]
+    for a, b in zip(*docs, strict=True):
+        assert _without_process_readings(a) == _without_process_readings(b)
+    capsys.readouterr()
+
+
 def test_a_sweep_survives_losing_a_worker_node(ray_cluster: RayCluster, driver: object) -> None:
     # Tasks of about half a second each on two one-CPU nodes: when the first one is done, the
     # worker node is running another, which dies with it and must be run again elsewhere.

@@ -370,3 +370,32 @@ def test_the_command_exits_1_when_a_policy_raised(extra_policies, capsys):
     assert code == 1
     assert err == "banditkit simulate: policies raised errors: breaks (see the table)\n"
     assert "! breaks failed in 1 of 1 repeats" in out and "random" in out
+
+
+def test_a_sweep_over_environments_equals_one_run_per_environment(tmp_path, capsys) -> None:
+    """--env a,b: one report per environment, each the report of a run of that environment
+    alone (the seeds come from the run seed and the task's coordinates), plots suffixed."""
+    from banditkit import cli
+
+    common = ["--rounds", "600", "--repeats", "2", "--jobs", "1", "--quiet", "--seed", "3"]
+    policies = ["--policies", "linucb,random"]
+    sweep = tmp_path / "sweep"
+    args = ["--env", "linear,regions", *policies, *common]
+    assert cli.main(["simulate", *args, "--json", f"{sweep}.json", "--plot", f"{sweep}.png"]) == 0
+    docs = json.loads(sweep.with_suffix(".json").read_text())["environments"]
+    assert [d["environment"]["name"] for d in docs] == ["linear", "regions"]
+    for env, doc in zip(("linear", "regions"), docs, strict=True):
+        one = tmp_path / env
+        assert (
+            cli.main(["simulate", "--env", env, *policies, *common, "--json", f"{one}.json"]) == 0
+        )
+        alone = json.loads(one.with_suffix(".json").read_text())
+        assert _without_process_readings(doc) == _without_process_readings(alone)
+        assert (tmp_path / f"sweep-{env}.png").stat().st_size > 0
+    capsys.readouterr()
+
+
+def _without_process_readings(doc: dict) -> dict:
+    for p in doc["policies"].values():
+        del p["decisions_per_second"], p["memory"]
+    return doc

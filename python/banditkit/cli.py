@@ -119,10 +119,8 @@ def _simulate(args: argparse.Namespace) -> int:
         except ImportError as exc:
             return _fail("simulate", f"the {args.backend} backend is not available: {exc}")
 
-    binary = ENVIRONMENTS[args.env].binary_rewards
-    if args.policies is None:
-        requested = [p for p in POLICIES if unavailable_reason(p, binary, args.backend) is None]
-    else:
+    requested: list[str] | None = None
+    if args.policies is not None:
         requested = [p.strip() for p in args.policies.split(",") if p.strip()]
         if not requested:
             return _fail("simulate", "--policies is empty")
@@ -134,64 +132,109 @@ def _simulate(args: argparse.Namespace) -> int:
             )
         if len(set(requested)) != len(requested):
             return _fail("simulate", f"a policy is listed twice in {args.policies!r}")
-    skipped = {p: r for p in requested if (r := unavailable_reason(p, binary, args.backend))}
-    for name, reason in skipped.items():
-        print(f"banditkit simulate: skipping {name}: {reason}", file=sys.stderr)
-    chosen = tuple(p for p in requested if p not in skipped)
-    if not chosen:
-        return _fail("simulate", f"no policy can run on the {args.env} environment")
 
-    cfg = Config(
-        env=args.env,
-        policies=chosen,
-        arms=args.arms,
-        rounds=args.rounds,
-        batch=args.batch,
-        repeats=args.repeats,
-        seed=args.seed,
-        features=args.features,
-        window=args.window,
-        backend=args.backend,
-        jobs=args.jobs,
-    )
+    # One Config per environment (a sweep when --env lists several).
+    cfgs: list[Config] = []
+    all_skipped: list[dict[str, str]] = []
+    for env in args.env:
+        binary = ENVIRONMENTS[env].binary_rewards
+        wanted = requested or [
+            p for p in POLICIES if unavailable_reason(p, binary, args.backend) is None
+        ]
+        skipped = {p: r for p in wanted if (r := unavailable_reason(p, binary, args.backend))}
+        where = f" on {env}" if len(args.env) > 1 else ""
+        for name, reason in skipped.items():
+            print(f"banditkit simulate: skipping {name}{where}: {reason}", file=sys.stderr)
+        chosen = tuple(p for p in wanted if p not in skipped)
+        if not chosen:
+            return _fail("simulate", f"no policy can run on the {env} environment")
+        cfgs.append(
+            Config(
+                env=env,
+                policies=chosen,
+                arms=args.arms,
+                rounds=args.rounds,
+                batch=args.batch,
+                repeats=args.repeats,
+                seed=args.seed,
+                features=args.features,
+                window=args.window,
+                backend=args.backend,
+                jobs=args.jobs,
+            )
+        )
+        all_skipped.append(skipped)
     try:
-        results = _run_with_progress(cfg, quiet=args.quiet, ray_address=args.ray)
+        results = _run_with_progress(cfgs, quiet=args.quiet, ray_address=args.ray)
     except ConnectionError as exc:  # ray.init could not reach the cluster
         return _fail("simulate", f"cannot connect to the Ray cluster: {exc}")
-    doc = report.summarise(cfg, results, skipped)
-    print(report.table(doc))
+    docs = [
+        report.summarise(cfg, res, skipped)
+        for cfg, res, skipped in zip(cfgs, results, all_skipped, strict=True)
+    ]
+    print("\n\n".join(report.table(doc) for doc in docs))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(doc, f, indent=1)
+            json.dump(docs[0] if len(docs) == 1 else {"environments": docs}, f, indent=1)
     if args.plot:
         from banditkit.simulate.plot import regret_plot
 
-        regret_plot(doc, args.plot)
-    if doc["failures"]:
-        failed = ", ".join(doc["failures"])
+        for doc, path in zip(docs, sweep_plot_paths(args.plot, args.env), strict=True):
+            regret_plot(doc, path)
+    failed = [
+        name + (f" on {doc['environment']['name']}" if len(docs) > 1 else "")
+        for doc in docs
+        for name in doc["failures"]
+    ]
+    if failed:
         print(
-            f"banditkit simulate: policies raised errors: {failed} (see the table)", file=sys.stderr
+            f"banditkit simulate: policies raised errors: {', '.join(failed)} (see the table)",
+            file=sys.stderr,
         )
         return 1
     return 0
 
 
+def sweep_plot_paths(path: str, envs: list[str]) -> list[str]:
+    """The plot's path for one environment; `regret-<env>.png` for each of a sweep's."""
+    if len(envs) == 1:
+        return [path]
+    stem = path[: -len(".png")]
+    return [f"{stem}-{env}.png" for env in envs]
+
+
+def _environments(text: str) -> list[str]:
+    """--env: one environment or a comma-separated list of distinct ones."""
+    from banditkit.simulate.envs import ENVIRONMENTS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ENVIRONMENTS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown environment {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(ENVIRONMENTS)}"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"an environment is listed twice in {text!r}")
+    return names
+
+
 def _run_with_progress(
-    cfg: Config, quiet: bool, ray_address: str | None = None
-) -> list[TaskResult]:
-    """`run_all` (or `run_all_on_ray` when `ray_address` is not None) with a progress bar on a
-    terminal (none when piped or with --quiet)."""
+    cfgs: list[Config], quiet: bool, ray_address: str | None = None
+) -> list[list[TaskResult]]:
+    """`run_all` of each config (or all of them as one `run_sweep_on_ray` when `ray_address`
+    is not None) with a progress bar on a terminal (none when piped or with --quiet)."""
     from banditkit.simulate.runner import run_all
 
-    def run(progress: Callable[[int], None] | None) -> list[TaskResult]:
+    def run(progress: Callable[[int], None] | None) -> list[list[TaskResult]]:
         if ray_address is None:
-            return run_all(cfg, progress)
-        from banditkit.simulate.on_ray import run_all_on_ray
+            return [run_all(cfg, progress) for cfg in cfgs]
+        from banditkit.simulate.on_ray import run_sweep_on_ray
 
-        return run_all_on_ray(cfg, ray_address, progress)
+        return run_sweep_on_ray(cfgs, ray_address, progress)
 
     show = not quiet and sys.stderr.isatty()
-    total = cfg.rounds * cfg.repeats * len(cfg.policies)
+    total = sum(cfg.rounds * cfg.repeats * len(cfg.policies) for cfg in cfgs)
     if not show:
         return run(None)
     try:
@@ -258,9 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--env",
-        choices=list(ENVIRONMENTS),
-        default="bernoulli",
-        help="the simulated world (default: bernoulli)",
+        type=_environments,
+        metavar="ENV[,ENV...]",
+        default=["bernoulli"],
+        help="the simulated world, or a comma-separated list for a sweep: one report (and "
+        "plot, suffixed -ENV) per environment (default: bernoulli)",
     )
     sim.add_argument(
         "--policies",

@@ -54,24 +54,36 @@ def run_all_on_ray(
     (RAY_ADDRESS, else the cluster last started on this machine, else a new local one). A
     driver already connected in this process is used as it is and left connected.
     """
+    return run_sweep_on_ray([cfg], address, progress)[0]
+
+
+def run_sweep_on_ray(
+    cfgs: list[Config],
+    address: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[TaskResult]]:
+    """Every (environment, policy, repeat) of a sweep (one `Config` per environment) as Ray
+    tasks, all in flight together; per config, the results in `run_all`'s order."""
     ray = ray_module()
     connect = not ray.is_initialized()
     if connect:
         ray.init(address=address or None, logging_level=logging.WARNING)
     try:
         remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(run_task)
-        shipped = _resolved(cfg)
-        tasks = [(p, r) for r in range(cfg.repeats) for p in cfg.policies]
-        where = {remote.remote(shipped, p, r): (p, r) for p, r in tasks}
-        results: dict[tuple[str, int], TaskResult] = {}
+        tasks = [[(p, r) for r in range(cfg.repeats) for p in cfg.policies] for cfg in cfgs]
+        where = {}
+        for i, cfg in enumerate(cfgs):
+            shipped = _resolved(cfg)
+            where.update({remote.remote(shipped, p, r): (i, p, r) for p, r in tasks[i]})
+        results: dict[tuple[int, str, int], TaskResult] = {}
         pending = list(where)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 results[where[ref]] = ray.get(ref)
                 if progress is not None:
-                    progress(cfg.rounds)
-        return [results[t] for t in tasks]
+                    progress(cfgs[where[ref][0]].rounds)
+        return [[results[(i, p, r)] for p, r in tasks[i]] for i in range(len(cfgs))]
     finally:
         if connect:
             ray.shutdown()
