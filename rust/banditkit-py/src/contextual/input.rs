@@ -93,6 +93,40 @@ pub(crate) fn label_repr(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// The position of `arm` among a model's arm `labels` (the same object, else an equal one).
+pub(crate) fn find_label(labels: &[Py<PyAny>], arm: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    for (k, l) in labels.iter().enumerate() {
+        let l = l.bind(arm.py());
+        if l.is(arm) || l.eq(arm)? {
+            return Ok(Some(k));
+        }
+    }
+    Ok(None)
+}
+
+/// The position of `arm` among `labels`, or a `ValueError` naming it.
+pub(crate) fn label_index(labels: &[Py<PyAny>], arm: &Bound<'_, PyAny>) -> PyResult<usize> {
+    find_label(labels, arm)?.ok_or_else(|| verr(format!("unknown arm {}", label_repr(arm))))
+}
+
+/// `available_arms` as positions among `labels` (None: every arm); an empty list is refused.
+pub(crate) fn available_positions(
+    labels: &[Py<PyAny>],
+    available: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Vec<usize>>> {
+    let Some(av) = available.filter(|a| !a.is_none()) else {
+        return Ok(None);
+    };
+    let out = convert::arm_list("available_arms", av)?
+        .iter()
+        .map(|a| label_index(labels, a))
+        .collect::<PyResult<Vec<_>>>()?;
+    if out.is_empty() {
+        return Err(verr("available_arms must not be empty"));
+    }
+    Ok(Some(out))
+}
+
 /// One reward: a real number, not a boolean or a string.
 pub(crate) fn check_reward(reward: &Bound<'_, PyAny>) -> PyResult<f64> {
     convert::data_number(reward).ok_or_else(|| {

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyString, PyTuple, PyType};
 use rmpv::Value;
 
+use crate::contextual::input;
 use crate::contextual::input::{
     batch, check_reward, context, contiguous, core_err, label_repr, rewards, verr,
 };
@@ -31,32 +32,15 @@ struct Inner {
 
 impl Inner {
     fn find(&self, arm: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-        for (k, l) in self.labels.iter().enumerate() {
-            let l = l.bind(arm.py());
-            if l.is(arm) || l.eq(arm)? {
-                return Ok(Some(k));
-            }
-        }
-        Ok(None)
+        input::find_label(&self.labels, arm)
     }
 
     fn index(&self, arm: &Bound<'_, PyAny>) -> PyResult<usize> {
-        self.find(arm)?
-            .ok_or_else(|| verr(format!("unknown arm {}", label_repr(arm))))
+        input::label_index(&self.labels, arm)
     }
 
     fn available(&self, available: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<usize>>> {
-        let Some(av) = available.filter(|a| !a.is_none()) else {
-            return Ok(None);
-        };
-        let mut out = Vec::new();
-        for a in convert::arm_list("available_arms", av)? {
-            out.push(self.index(&a)?);
-        }
-        if out.is_empty() {
-            return Err(verr("available_arms must not be empty"));
-        }
-        Ok(Some(out))
+        input::available_positions(&self.labels, available)
     }
 
     fn ready(&self) -> PyResult<()> {

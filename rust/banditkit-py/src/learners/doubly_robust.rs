@@ -10,6 +10,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyTuple, PyType};
 
+use crate::contextual::input;
 use crate::contextual::input::{
     batch, check_reward, context, contiguous, core_err, label_repr, rewards, verr,
 };
@@ -33,27 +34,11 @@ struct Inner {
 
 impl Inner {
     fn index(&self, arm: &Bound<'_, PyAny>) -> PyResult<usize> {
-        for (k, l) in self.labels.iter().enumerate() {
-            let l = l.bind(arm.py());
-            if l.is(arm) || l.eq(arm)? {
-                return Ok(k);
-            }
-        }
-        Err(verr(format!("unknown arm {}", label_repr(arm))))
+        input::label_index(&self.labels, arm)
     }
 
     fn available(&self, available: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<usize>>> {
-        let Some(av) = available.filter(|a| !a.is_none()) else {
-            return Ok(None);
-        };
-        let out = convert::arm_list("available_arms", av)?
-            .iter()
-            .map(|a| self.index(a))
-            .collect::<PyResult<Vec<_>>>()?;
-        if out.is_empty() {
-            return Err(verr("available_arms must not be empty"));
-        }
-        Ok(Some(out))
+        input::available_positions(&self.labels, available)
     }
 
     fn names(&self, py: Python<'_>) -> Vec<String> {
