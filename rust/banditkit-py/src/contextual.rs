@@ -12,7 +12,7 @@ pub(crate) mod input;
 
 use banditkit_core::contextual::{ArmConfig, LinearPolicy, Scoring};
 use banditkit_core::rng::os_seed;
-use input::{batch, check_reward, context, contiguous, core_err, label_repr, rewards, verr};
+use input::{batch, check_reward, context, contiguous, core_err, rewards, verr};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -38,10 +38,6 @@ struct Inner {
 }
 
 impl Inner {
-    fn find(&self, arm: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-        input::find_label(&self.labels, arm)
-    }
-
     fn index(&self, arm: &Bound<'_, PyAny>) -> PyResult<usize> {
         input::label_index(&self.labels, arm)
     }
@@ -108,21 +104,7 @@ impl LinearBase {
             },
         };
         let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
-        let mut labels: Vec<Py<PyAny>> = Vec::new();
-        for a in convert::arm_list("arms", arms)? {
-            a.hash().map_err(|_| {
-                verr(format!(
-                    "arm labels must be hashable, got {}",
-                    label_repr(&a)
-                ))
-            })?;
-            for l in &labels {
-                if l.bind(a.py()).eq(&a)? {
-                    return Err(verr(format!("duplicate arm {}", label_repr(&a))));
-                }
-            }
-            labels.push(a.unbind());
-        }
+        let labels = input::new_labels(arms)?;
         let cfg = ArmConfig {
             n_features: d,
             l2_lambda,
@@ -410,16 +392,8 @@ impl LinearBase {
 
     /// Adds an arm with a fresh model (at the end of the arm order).
     fn add_arm(&self, py: Python<'_>, arm: &Bound<'_, PyAny>) -> PyResult<()> {
-        arm.hash().map_err(|_| {
-            verr(format!(
-                "arm labels must be hashable, got {}",
-                label_repr(arm)
-            ))
-        })?;
         let mut me = self.inner.lock(py);
-        if me.find(arm)?.is_some() {
-            return Err(verr(format!("arm {} already exists", label_repr(arm))));
-        }
+        input::check_new_label(&me.labels, arm)?;
         me.policy.add_arm();
         me.labels.push(arm.clone().unbind());
         Ok(())

@@ -104,6 +104,37 @@ pub(crate) fn find_label(labels: &[Py<PyAny>], arm: &Bound<'_, PyAny>) -> PyResu
     Ok(None)
 }
 
+fn check_hashable(arm: &Bound<'_, PyAny>) -> PyResult<()> {
+    arm.hash().map(|_| ()).map_err(|_| {
+        verr(format!(
+            "arm labels must be hashable, got {}",
+            label_repr(arm)
+        ))
+    })
+}
+
+/// A new arm label for `labels` (`add_arm`): hashable and not already there.
+pub(crate) fn check_new_label(labels: &[Py<PyAny>], arm: &Bound<'_, PyAny>) -> PyResult<()> {
+    check_hashable(arm)?;
+    if find_label(labels, arm)?.is_some() {
+        return Err(verr(format!("arm {} already exists", label_repr(arm))));
+    }
+    Ok(())
+}
+
+/// A constructor's `arms`: distinct hashable labels, in order.
+pub(crate) fn new_labels(arms: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+    let mut labels: Vec<Py<PyAny>> = Vec::new();
+    for a in convert::arm_list("arms", arms)? {
+        check_hashable(&a)?;
+        if find_label(&labels, &a)?.is_some() {
+            return Err(verr(format!("duplicate arm {}", label_repr(&a))));
+        }
+        labels.push(a.unbind());
+    }
+    Ok(labels)
+}
+
 /// The position of `arm` among `labels`, or a `ValueError` naming it.
 pub(crate) fn label_index(labels: &[Py<PyAny>], arm: &Bound<'_, PyAny>) -> PyResult<usize> {
     find_label(labels, arm)?.ok_or_else(|| verr(format!("unknown arm {}", label_repr(arm))))

@@ -31,10 +31,6 @@ struct Inner {
 }
 
 impl Inner {
-    fn find(&self, arm: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-        input::find_label(&self.labels, arm)
-    }
-
     fn index(&self, arm: &Bound<'_, PyAny>) -> PyResult<usize> {
         input::label_index(&self.labels, arm)
     }
@@ -298,22 +294,7 @@ impl ContextTree {
         };
         cfg.validate().map_err(core_err)?;
         let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
-        let mut labels: Vec<Py<PyAny>> = Vec::new();
-        for a in convert::arm_list("arms", arms)? {
-            a.hash().map_err(|_| {
-                verr(format!(
-                    "arm labels must be hashable, got {}",
-                    label_repr(&a)
-                ))
-            })?;
-            for l in &labels {
-                let l = l.bind(a.py());
-                if l.is(&a) || l.eq(&a)? {
-                    return Err(verr(format!("duplicate arm {}", label_repr(&a))));
-                }
-            }
-            labels.push(a.unbind());
-        }
+        let labels = input::new_labels(arms)?;
         let tree = Core::new(cfg, labels.len(), seed).map_err(core_err)?;
         Ok(ContextTree {
             cfg,
@@ -530,16 +511,8 @@ impl ContextTree {
 
     /// A new arm, unplayed in every leaf (its prior there is the leaf's pooled rewards).
     fn add_arm(&self, py: Python<'_>, arm: &Bound<'_, PyAny>) -> PyResult<()> {
-        arm.hash().map_err(|_| {
-            verr(format!(
-                "arm labels must be hashable, got {}",
-                label_repr(arm)
-            ))
-        })?;
         let mut me = self.inner.lock(py);
-        if me.find(arm)?.is_some() {
-            return Err(verr(format!("arm {} already exists", label_repr(arm))));
-        }
+        input::check_new_label(&me.labels, arm)?;
         me.tree.add_arm();
         me.labels.push(arm.clone().unbind());
         Ok(())

@@ -251,21 +251,7 @@ impl DoublyRobust {
         };
         cfg.validate().map_err(core_err)?;
         let seed = convert::seed(seed)?.unwrap_or_else(os_seed);
-        let mut labels: Vec<Py<PyAny>> = Vec::new();
-        for a in convert::arm_list("arms", arms)? {
-            a.hash().map_err(|_| {
-                verr(format!(
-                    "arm labels must be hashable, got {}",
-                    label_repr(&a)
-                ))
-            })?;
-            for l in &labels {
-                if l.bind(a.py()).eq(&a)? {
-                    return Err(verr(format!("duplicate arm {}", label_repr(&a))));
-                }
-            }
-            labels.push(a.unbind());
-        }
+        let labels = input::new_labels(arms)?;
         let dr = core::DoublyRobust::new(cfg, labels.len(), seed).map_err(core_err)?;
         Ok(DoublyRobust {
             cfg,
